@@ -1,0 +1,1 @@
+//! Typed view over the AMI events the tracker needs; everything else is `Other`.

@@ -1,0 +1,1 @@
+//! Callback tasks: number normalization, SLA deadlines, task rules. Pure, no I/O.

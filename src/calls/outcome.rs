@@ -1,0 +1,176 @@
+//! What the tracker reports when a call ends: the facts the store, the callback tasks and the
+//! reports need. `LossReason` and `AttemptOutcome` spell the SPEC section 4 contract values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::EventTime;
+
+/// Where the caller of a missed call was lost (SPEC section 4, contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossReason {
+    /// Hung up in an IVR/menu/greeting before reaching any queue or agent.
+    Ivr,
+    /// Hung up while waiting in a queue with no agent ringing at that moment.
+    Queue,
+    /// Hung up while at least one agent/extension was ringing.
+    Ringing,
+    /// The PBX gave up (queue max wait, ring group timeout) and sent the caller on.
+    Timeout,
+    /// The queue had no available members (join/leave empty).
+    NoAgents,
+    /// Every dialled agent/extension was busy or unavailable.
+    Busy,
+    /// Routed to the after-hours path, never reached a queue or agent.
+    AfterHours,
+}
+
+impl LossReason {
+    /// The contract spelling, e.g. `no_agents`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossReason::Ivr => "ivr",
+            LossReason::Queue => "queue",
+            LossReason::Ringing => "ringing",
+            LossReason::Timeout => "timeout",
+            LossReason::NoAgents => "no_agents",
+            LossReason::Busy => "busy",
+            LossReason::AfterHours => "after_hours",
+        }
+    }
+
+    /// Parses the contract spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ivr" => LossReason::Ivr,
+            "queue" => LossReason::Queue,
+            "ringing" => LossReason::Ringing,
+            "timeout" => LossReason::Timeout,
+            "no_agents" => LossReason::NoAgents,
+            "busy" => LossReason::Busy,
+            "after_hours" => LossReason::AfterHours,
+            _ => return None,
+        })
+    }
+}
+
+/// How one ring of one agent ended (SPEC section 4, contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Rang until the queue/dial gave up on it.
+    NoAnswer,
+    /// The agent's phone was busy, unavailable or congested.
+    Busy,
+    /// The agent picked up.
+    Answered,
+    /// The caller hung up while this agent rang.
+    CallerHungUp,
+    /// Anything else (cancelled because another agent answered, unknown status).
+    Other,
+}
+
+impl AttemptOutcome {
+    /// The contract spelling, e.g. `caller_hung_up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::NoAnswer => "no_answer",
+            AttemptOutcome::Busy => "busy",
+            AttemptOutcome::Answered => "answered",
+            AttemptOutcome::CallerHungUp => "caller_hung_up",
+            AttemptOutcome::Other => "other",
+        }
+    }
+
+    /// Parses the contract spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "no_answer" => AttemptOutcome::NoAnswer,
+            "busy" => AttemptOutcome::Busy,
+            "answered" => AttemptOutcome::Answered,
+            "caller_hung_up" => AttemptOutcome::CallerHungUp,
+            "other" => AttemptOutcome::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// One agent (queue member or dialled extension) rung for a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentAttempt {
+    /// Agent id: queue member name or the extension parsed from the dialled interface.
+    pub agent: String,
+    /// When the ring started (DialBegin / AgentCalled).
+    pub ring_start: EventTime,
+    /// Seconds from ring start to the end of the ring (DialEnd or equivalent).
+    pub ring_seconds: f64,
+    /// How the ring ended.
+    pub outcome: AttemptOutcome,
+}
+
+/// Direction of a call as seen from the company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// A client called a company number.
+    Inbound,
+    /// An extension dialled an external number.
+    Outbound,
+}
+
+impl Direction {
+    /// `inbound` or `outbound`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// The loss details of an inbound call no human answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissDetails {
+    /// Where the caller was lost.
+    pub loss_reason: LossReason,
+    /// The caller reached voicemail (`VoiceMail`/`Record`).
+    pub voicemail: bool,
+}
+
+/// Everything known about one finished inbound or outbound call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishedCall {
+    /// The call's `Linkedid` (stable key; idempotency in the store rests on it).
+    pub linkedid: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// The external party's number as signalled (caller for inbound, dialled number for
+    /// outbound), not normalized; empty when withheld or unknown.
+    pub number: String,
+    /// The caller's name, if any (inbound only).
+    pub name: Option<String>,
+    /// The caller withheld their number (anonymous, restricted, empty).
+    pub withheld: bool,
+    /// The company number dialled (inbound only).
+    pub did: Option<String>,
+    /// The queue the caller entered (the last one, if several).
+    pub queue: Option<String>,
+    /// The caller channel's first event.
+    pub started_at: EventTime,
+    /// The caller channel's hangup.
+    pub ended_at: EventTime,
+    /// Seconds from `started_at` to `ended_at` (inbound: how long the caller waited).
+    pub wait_seconds: f64,
+    /// A human answered (inbound: agent/extension bridged; outbound: the client answered).
+    pub answered: bool,
+    /// The company-side person: who answered (inbound) or who dialled (outbound).
+    pub agent: Option<String>,
+    /// Seconds of conversation after the answer.
+    pub talk_seconds: f64,
+    /// Every agent rung, in ring order.
+    pub attempts: Vec<AgentAttempt>,
+    /// Set for inbound calls nobody answered: the missed call.
+    pub missed: Option<MissDetails>,
+    /// The call was finished without seeing its end (lost events, reconnect, PBX restart).
+    pub gap: bool,
+}

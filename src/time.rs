@@ -1,0 +1,124 @@
+//! Event time: microseconds since the Unix epoch, taken from the AMI `Timestamp` header.
+//!
+//! Integer microseconds keep replay deterministic (no float drift) and compare cheaply.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+/// A point in time on the PBX's clock, in microseconds since 1970-01-01T00:00:00Z.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct EventTime(pub i64);
+
+impl EventTime {
+    /// Parses an AMI `Timestamp` value such as `1795374804.077707` (seconds, optional fraction).
+    pub fn parse_ami(raw: &[u8]) -> Option<Self> {
+        let (secs, frac) = match memchr::memchr(b'.', raw) {
+            Some(dot) => (&raw[..dot], &raw[dot + 1..]),
+            None => (raw, &b""[..]),
+        };
+        if secs.is_empty() || secs.len() > 12 || !secs.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut micros: i64 = 0;
+        for &b in secs {
+            micros = micros * 10 + i64::from(b - b'0');
+        }
+        micros *= 1_000_000;
+        let mut scale = 100_000;
+        for &b in frac.iter().take(6) {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            micros += i64::from(b - b'0') * scale;
+            scale /= 10;
+        }
+        Some(EventTime(micros))
+    }
+
+    /// Builds a time from whole and fractional epoch seconds.
+    pub fn from_secs_f64(secs: f64) -> Self {
+        EventTime((secs * 1_000_000.0).round() as i64)
+    }
+
+    /// Seconds since the epoch as a float (for JSON and arithmetic at the edges).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1_000_000.0
+    }
+
+    /// Seconds elapsed from `earlier` to `self`, never negative.
+    pub fn seconds_since(self, earlier: EventTime) -> f64 {
+        (self.0 - earlier.0).max(0) as f64 / 1_000_000.0
+    }
+
+    /// Adds whole seconds.
+    pub fn plus_secs(self, secs: i64) -> Self {
+        EventTime(self.0 + secs * 1_000_000)
+    }
+
+    /// The same instant as a chrono UTC time.
+    pub fn to_utc(self) -> DateTime<Utc> {
+        Utc.timestamp_micros(self.0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    /// From a chrono time.
+    pub fn from_utc<Tz: TimeZone>(t: &DateTime<Tz>) -> Self {
+        EventTime(t.timestamp_micros())
+    }
+
+    /// The current wall-clock time (used only where AMI gave no `Timestamp`).
+    pub fn now() -> Self {
+        EventTime(Utc::now().timestamp_micros())
+    }
+
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-22T10:00:04.077Z`.
+    pub fn to_rfc3339(self) -> String {
+        self.to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ami_timestamps() {
+        assert_eq!(
+            EventTime::parse_ami(b"1795374804.077707"),
+            Some(EventTime(1_795_374_804_077_707))
+        );
+        assert_eq!(
+            EventTime::parse_ami(b"1795374804"),
+            Some(EventTime(1_795_374_804_000_000))
+        );
+        assert_eq!(
+            EventTime::parse_ami(b"1795374804.5"),
+            Some(EventTime(1_795_374_804_500_000))
+        );
+        assert_eq!(EventTime::parse_ami(b""), None);
+        assert_eq!(EventTime::parse_ami(b"abc"), None);
+        assert_eq!(EventTime::parse_ami(b"12.x"), None);
+    }
+
+    #[test]
+    fn formats_rfc3339_in_utc() {
+        assert_eq!(
+            EventTime(1_795_374_804_077_707).to_rfc3339(),
+            "2026-11-22T19:13:24.077Z"
+        );
+    }
+}
