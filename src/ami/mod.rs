@@ -6,4 +6,5 @@
 pub mod event;
 pub mod message;
 
+pub use event::Event;
 pub use message::Message;

@@ -1,3 +1,304 @@
-//! Call tracking: one pure state machine per call, fed by AMI events.
+//! Call tracking: routes AMI events to one pure state machine per call and reports each
+//! inbound or outbound call when it ends.
+//!
+//! Routing: an event goes to the call that already owns its channel (`Uniqueid`), else to the
+//! call of its `Linkedid`; a dial joins the dialled channel to the dialling channel's call
+//! (Asterisk 1.8/11 has no `Linkedid`). Memory stays bounded: a call is dropped when its last
+//! channel hangs up, and a call that stops receiving events is finished with the `gap` flag
+//! after `expire_after_secs`.
 
+pub mod channel;
+pub mod config;
+pub mod machine;
 pub mod outcome;
+
+use std::collections::{HashMap, HashSet};
+
+pub use config::TrackerConfig;
+pub use machine::Call;
+pub use outcome::{AgentAttempt, AttemptOutcome, Direction, FinishedCall, LossReason};
+
+use crate::ami::Message;
+use crate::ami::event::Event;
+use crate::time::EventTime;
+
+/// How often (in event time) stale calls are looked for.
+const EXPIRY_SWEEP_SECS: i64 = 60;
+
+type CallId = u64;
+
+/// Every call in progress, keyed for routing.
+#[derive(Debug)]
+pub struct Tracker {
+    cfg: TrackerConfig,
+    calls: HashMap<CallId, Call>,
+    by_uniqueid: HashMap<Box<[u8]>, CallId>,
+    by_linkedid: HashMap<Box<[u8]>, CallId>,
+    next_id: CallId,
+    last_sweep: EventTime,
+    latest: EventTime,
+}
+
+/// Events that may start tracking a channel we have not seen yet (mid-stream start).
+fn may_create(ev: &Event<'_>) -> bool {
+    matches!(
+        ev,
+        Event::Newchannel(_)
+            | Event::Newexten { .. }
+            | Event::Newstate(_)
+            | Event::NewCallerid(_)
+            | Event::VarSet { .. }
+            | Event::QueueCallerJoin { .. }
+            | Event::DialBegin { .. }
+    )
+}
+
+impl Tracker {
+    /// An empty tracker.
+    pub fn new(cfg: TrackerConfig) -> Tracker {
+        Tracker {
+            cfg,
+            calls: HashMap::new(),
+            by_uniqueid: HashMap::new(),
+            by_linkedid: HashMap::new(),
+            next_id: 0,
+            last_sweep: EventTime::default(),
+            latest: EventTime::default(),
+        }
+    }
+
+    /// Replaces the settings (SIGHUP); calls in progress keep their classification.
+    pub fn set_config(&mut self, cfg: TrackerConfig) {
+        self.cfg = cfg;
+    }
+
+    /// Calls in progress.
+    pub fn in_progress(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The newest event time seen.
+    pub fn latest(&self) -> EventTime {
+        self.latest
+    }
+
+    /// Feeds one AMI message; calls it ended are appended to `out`.
+    /// `received_at` is the clock for events without a `Timestamp` header.
+    pub fn on_message(
+        &mut self,
+        msg: &Message,
+        received_at: EventTime,
+        out: &mut Vec<FinishedCall>,
+    ) {
+        let (ev, stamp) = Event::parse(msg);
+        if matches!(ev, Event::Other) {
+            return;
+        }
+        let at = stamp.unwrap_or(received_at);
+        self.latest = self.latest.max(at);
+        match ev {
+            Event::Shutdown => self.finish_all(at, out),
+            Event::FullyBooted => {
+                // A (re)booted PBX: calls older than its uptime cannot exist any more.
+                if let Some(uptime) = msg
+                    .get_str("Uptime")
+                    .and_then(|u| u.trim().parse::<i64>().ok())
+                {
+                    let booted_at = at.plus_secs(-uptime);
+                    self.finish_where(|c| c.last_at() < booted_at, at, out);
+                }
+            }
+            Event::LegacyBridge { uniqueid1, .. } => {
+                if let Some(&id) = self.by_uniqueid.get(uniqueid1) {
+                    self.dispatch(id, &ev, at, out);
+                }
+            }
+            _ => self.route(&ev, at, out),
+        }
+        if at.0 - self.last_sweep.0 > EXPIRY_SWEEP_SECS * 1_000_000 {
+            self.last_sweep = at;
+            self.expire(at, out);
+        }
+    }
+
+    fn route(&mut self, ev: &Event<'_>, at: EventTime, out: &mut Vec<FinishedCall>) {
+        let Some(chan) = ev.channel() else { return };
+        if chan.uniqueid.is_empty() {
+            return;
+        }
+        let id = match self.by_uniqueid.get(chan.uniqueid) {
+            Some(&id) => id,
+            None => {
+                let linked = chan.linkedid.filter(|l| !l.is_empty());
+                let id = match linked.and_then(|l| self.by_linkedid.get(l)) {
+                    Some(&id) => id,
+                    None if may_create(ev) => {
+                        let key = linked.unwrap_or(chan.uniqueid);
+                        self.create(key, at)
+                    }
+                    None => return,
+                };
+                self.by_uniqueid.insert(chan.uniqueid.into(), id);
+                id
+            }
+        };
+        if let Event::DialBegin { dest, .. } = ev {
+            self.join_dialled(id, dest.uniqueid, dest.channel, at);
+        }
+        self.dispatch(id, ev, at, out);
+    }
+
+    fn create(&mut self, key: &[u8], at: EventTime) -> CallId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.calls.insert(id, Call::new(key, at));
+        self.by_linkedid.insert(key.into(), id);
+        id
+    }
+
+    /// Puts a dialled channel into the dialling call, merging the separate call it may have
+    /// started (Asterisk 1.8/11, where it had no `Linkedid`).
+    fn join_dialled(&mut self, id: CallId, uniqueid: &[u8], name: &[u8], at: EventTime) {
+        if uniqueid.is_empty() {
+            return;
+        }
+        match self.by_uniqueid.get(uniqueid).copied() {
+            Some(other) if other != id => {
+                let mergeable = self.calls.get(&other).is_some_and(Call::is_unclassified);
+                if !mergeable {
+                    return;
+                }
+                if let Some(absorbed) = self.calls.remove(&other) {
+                    self.by_linkedid.remove(absorbed.linkedid().as_bytes());
+                    for ch in absorbed.channel_ids() {
+                        self.by_uniqueid.insert(ch.into(), id);
+                    }
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        call.absorb(absorbed);
+                    }
+                }
+            }
+            Some(_) => {}
+            None => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.add_channel(uniqueid, name, at);
+                    self.by_uniqueid.insert(uniqueid.into(), id);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: CallId, ev: &Event<'_>, at: EventTime, out: &mut Vec<FinishedCall>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(done) = call.on_event(ev, at, &self.cfg) {
+            out.push(done);
+        }
+        if let Event::Hangup { chan, .. } = ev {
+            self.by_uniqueid.remove(chan.uniqueid);
+        }
+        if call.is_empty() {
+            self.remove(id);
+        }
+    }
+
+    fn remove(&mut self, id: CallId) {
+        if let Some(call) = self.calls.remove(&id) {
+            for ch in call.channel_ids() {
+                self.by_uniqueid.remove(ch);
+            }
+            if self.by_linkedid.get(call.linkedid().as_bytes()) == Some(&id) {
+                self.by_linkedid.remove(call.linkedid().as_bytes());
+            }
+        }
+    }
+
+    /// Finishes (with the `gap` flag) and drops every call matching `pred`, oldest first.
+    fn finish_where(
+        &mut self,
+        pred: impl Fn(&Call) -> bool,
+        at: EventTime,
+        out: &mut Vec<FinishedCall>,
+    ) {
+        let mut ids: Vec<(EventTime, CallId)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| pred(c))
+            .map(|(&id, c)| (c.first_at(), id))
+            .collect();
+        ids.sort();
+        for (_, id) in ids {
+            if let Some(call) = self.calls.get_mut(&id) {
+                let end = call.last_at().min(at).max(call.first_at());
+                if let Some(done) = call.finish(end, true) {
+                    out.push(done);
+                }
+            }
+            self.remove(id);
+        }
+    }
+
+    /// Ends every call in progress (PBX shutdown).
+    pub fn finish_all(&mut self, at: EventTime, out: &mut Vec<FinishedCall>) {
+        self.finish_where(|_| true, at, out);
+    }
+
+    /// Finishes calls that saw no event for `expire_after_secs` before `now`.
+    pub fn expire(&mut self, now: EventTime, out: &mut Vec<FinishedCall>) {
+        let limit = now.plus_secs(-(self.cfg.expire_after_secs as i64));
+        self.finish_where(|c| c.last_at() < limit, now, out);
+    }
+
+    /// After a (re)connect: `channels` are the `CoreShowChannel` items the PBX listed.
+    /// Calls none of whose channels still exist are finished with the `gap` flag; channels
+    /// we do not know are adopted so their calls are tracked from here on.
+    pub fn resync(&mut self, channels: &[Message], at: EventTime, out: &mut Vec<FinishedCall>) {
+        let live: HashSet<&[u8]> = channels.iter().filter_map(|m| m.get("Uniqueid")).collect();
+        self.finish_where(|c| !c.channel_ids().any(|id| live.contains(id)), at, out);
+        for item in channels {
+            self.adopt(item, at, out);
+        }
+    }
+
+    /// Tracks a channel listed by `CoreShowChannels` as if we had seen it start.
+    fn adopt(&mut self, item: &Message, at: EventTime, out: &mut Vec<FinishedCall>) {
+        let Some(uniqueid) = item.get("Uniqueid") else {
+            return;
+        };
+        if self.by_uniqueid.contains_key(uniqueid) {
+            return;
+        }
+        let started = item
+            .get_str("Duration")
+            .and_then(|d| parse_hms(&d))
+            .map_or(at, |secs| at.plus_secs(-secs));
+        let get = |k: &str| item.get(k).unwrap_or_default();
+        let mut pairs: Vec<(&str, &[u8])> = vec![
+            ("Event", b"Newchannel"),
+            ("Channel", get("Channel")),
+            ("Uniqueid", uniqueid),
+            ("Linkedid", get("Linkedid")),
+            ("Context", get("Context")),
+            ("Exten", get("Extension")),
+            ("CallerIDNum", get("CallerIDNum")),
+            ("CallerIDName", get("CallerIDName")),
+        ];
+        let newchannel = Message::from_pairs(&pairs);
+        self.on_message(&newchannel, started, out);
+        pairs[0] = ("Event", b"Newexten");
+        pairs.push(("Application", get("Application")));
+        pairs.push(("AppData", get("ApplicationData")));
+        let newexten = Message::from_pairs(&pairs);
+        self.on_message(&newexten, at, out);
+    }
+}
+
+/// `HH:MM:SS` (CoreShowChannel `Duration`) in seconds.
+fn parse_hms(s: &str) -> Option<i64> {
+    let mut total = 0i64;
+    for part in s.trim().split(':') {
+        total = total * 60 + part.parse::<i64>().ok()?;
+    }
+    Some(total)
+}
