@@ -11,6 +11,8 @@ pub mod channel;
 pub mod config;
 pub mod machine;
 pub mod outcome;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 
