@@ -17,5 +17,6 @@ pub mod ami;
 pub mod callbacks;
 pub mod calls;
 pub mod cli;
+pub mod secret;
 pub mod store;
 pub mod time;

@@ -3,8 +3,14 @@
 //! Nothing here knows about calls or SQLite; the layer turns bytes into [`Message`]s and
 //! [`Event`]s and keeps one TCP session alive.
 
+pub mod action;
+pub mod codec;
 pub mod event;
 pub mod message;
+pub mod parser;
 
+pub use action::{Action, ActionError};
+pub use codec::{AmiCodec, AmiError, Frame};
 pub use event::Event;
 pub use message::Message;
+pub use parser::{ParseError, parse_message, unescape};

@@ -1,0 +1,470 @@
+//! nom grammar for one complete AMI frame (the codec has already found its boundaries).
+//!
+//! ```text
+//! message     := header* [blank_line]
+//! header      := field | raw_line
+//! field       := key ":" [" "] value line_end
+//! raw_line    := text line_end                  ; a line without a colon
+//! line_end    := "\r\n" | "\n"                  ; or the end of the frame (EOF trailer)
+//! ```
+//!
+//! Tolerances, named in one place:
+//! - `quirk_bare_lf`: a bare LF ends a line like CRLF does; both may be mixed in one frame.
+//! - `quirk_raw_line`: a line without a colon is kept as a header with an **empty key** and the
+//!   whole line as its value, so nothing read is lost and no key lookup matches it by accident.
+//! - `quirk_follows`: in an Asterisk <= 13 `Response: Follows` reply, the `Response`, `Privilege`
+//!   and `ActionID` fields are parsed as usual; every later line, colons and blank lines included,
+//!   is raw command output (empty key), and the `--END COMMAND--` terminator is dropped.
+//! - `quirk_eof_line`: the last line of a frame may lack its line end (a capture cut short).
+//!
+//! Parsing allocates exactly one `Vec<HeaderSpan>` per message; values are slices of the frame.
+//! Bytes are never required to be UTF-8.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use memchr::memchr;
+use nom::branch::alt;
+use nom::bytes::complete::tag;
+use nom::combinator::{eof, opt};
+use nom::error::{Error, ErrorKind};
+use nom::{IResult, Offset, Parser};
+
+use super::message::{HeaderSpan, Message};
+
+/// Terminator of the raw output of an Asterisk <= 13 `Command` reply.
+pub const END_COMMAND: &[u8] = b"--END COMMAND--";
+
+/// Why a frame could not be turned into a [`Message`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The frame holds no header at all (only blank lines, or nothing).
+    #[error("AMI frame of {len} bytes holds no header")]
+    Empty {
+        /// Length of the frame.
+        len: usize,
+    },
+    /// Non-blank bytes follow the blank line that ends the message.
+    #[error("AMI frame has data after its terminating blank line, at byte {offset}: {preview:?}")]
+    TrailingData {
+        /// Offset of the first trailing line.
+        offset: usize,
+        /// The start of that line, decoded lossily.
+        preview: String,
+    },
+    /// Header spans are 32-bit offsets; a frame this large is refused.
+    #[error("AMI frame of {len} bytes is too large to index")]
+    TooLarge {
+        /// Length of the frame.
+        len: usize,
+    },
+}
+
+/// One parsed line, borrowing from the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// `Key: Value`.
+    Field {
+        /// Bytes before the first colon.
+        key: &'a [u8],
+        /// Bytes after `": "` (or `":"`) up to the line end.
+        value: &'a [u8],
+    },
+    /// A line without a colon (`quirk_raw_line`).
+    Raw(&'a [u8]),
+    /// An empty line: the end of a message.
+    Blank,
+}
+
+fn fail(input: &[u8], kind: ErrorKind) -> nom::Err<Error<&[u8]>> {
+    nom::Err::Error(Error::new(input, kind))
+}
+
+/// `line_end := "\r\n" | "\n"`
+pub fn line_end(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    alt((tag(&b"\r\n"[..]), tag(&b"\n"[..]))).parse(input)
+}
+
+/// `line := text (line_end | EOF)`, `text := (byte - "\n")*` without a CR just before the LF.
+///
+/// Returns the text. Fails only on empty input. One `memchr` finds the line end.
+pub fn line(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    if input.is_empty() {
+        return Err(fail(input, ErrorKind::Eof));
+    }
+    let end = memchr(b'\n', input).unwrap_or(input.len());
+    let text_end = if end > 0 && input[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    };
+    let (text, rest) = input.split_at(text_end);
+    let (rest, _) = alt((line_end, eof, tag(&b"\r"[..]))).parse(rest)?;
+    Ok((rest, text))
+}
+
+/// `key := (byte - ":")*`, the bytes of a line's text before its first colon.
+///
+/// Keys may be empty and may hold spaces, `-()/@;.` and any non-UTF-8 byte.
+pub fn key(text: &[u8]) -> IResult<&[u8], &[u8]> {
+    match memchr(b':', text) {
+        Some(colon) => Ok((&text[colon..], &text[..colon])),
+        None => Err(fail(text, ErrorKind::TakeUntil)),
+    }
+}
+
+/// `value := byte*`, the rest of the line's text, further colons included; may be empty.
+pub fn value(text: &[u8]) -> IResult<&[u8], &[u8]> {
+    Ok((&text[text.len()..], text))
+}
+
+/// `field := key ":" [" "] value`, applied to one line's text.
+pub fn field(text: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (rest, k) = key(text)?;
+    let (rest, _) = tag(&b":"[..]).parse(rest)?;
+    let (rest, _) = opt(tag(&b" "[..])).parse(rest)?;
+    let (rest, v) = value(rest)?;
+    Ok((rest, (k, v)))
+}
+
+/// `header := field line_end | raw_line | blank_line`: one whole line of a message.
+pub fn header(input: &[u8]) -> IResult<&[u8], Line<'_>> {
+    let (rest, text) = line(input)?;
+    if text.is_empty() {
+        return Ok((rest, Line::Blank));
+    }
+    Ok(match field(text) {
+        Ok((_, (key, value))) => (rest, Line::Field { key, value }),
+        Err(_) => (rest, Line::Raw(text)),
+    })
+}
+
+/// Fields that may precede the raw output of a `Response: Follows` reply (`quirk_follows`).
+fn is_follows_field(key: &[u8]) -> bool {
+    key.eq_ignore_ascii_case(b"Response")
+        || key.eq_ignore_ascii_case(b"Privilege")
+        || key.eq_ignore_ascii_case(b"ActionID")
+}
+
+/// True when a first line reads `Response: Follows` (ASCII case-insensitive).
+pub fn is_follows_line(text: &[u8]) -> bool {
+    matches!(field(text), Ok((_, (k, v))) if is_follows_field_pair(k, v))
+}
+
+fn is_follows_field_pair(key: &[u8], value: &[u8]) -> bool {
+    key.eq_ignore_ascii_case(b"Response") && value.eq_ignore_ascii_case(b"Follows")
+}
+
+/// `message := header* [blank_line]`: fills `spans` with the frame's headers in wire order.
+///
+/// Offsets are relative to `frame`. See the module docs for `quirk_follows`.
+pub fn message_spans(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), ParseError> {
+    if frame.len() > u32::MAX as usize {
+        return Err(ParseError::TooLarge { len: frame.len() });
+    }
+    let span_of = |s: &[u8]| {
+        let start = frame.offset(s);
+        start..start + s.len()
+    };
+    let mut input = frame;
+    let mut follows = false;
+    let mut output = false;
+    while !input.is_empty() {
+        if output {
+            // Raw command output (quirk_follows): every line is data until the terminator.
+            let Ok((rest, text)) = line(input) else { break };
+            if let Some(before) = text.strip_suffix(END_COMMAND) {
+                if !before.is_empty() {
+                    let s = span_of(before);
+                    spans.push(HeaderSpan::new(s.start..s.start, s));
+                }
+                output = false;
+                follows = false;
+            } else if !(text.is_empty() && rest.is_empty()) {
+                let s = span_of(text);
+                spans.push(HeaderSpan::new(s.start..s.start, s));
+            }
+            input = rest;
+            continue;
+        }
+        let Ok((rest, line)) = header(input) else {
+            break;
+        };
+        match line {
+            Line::Blank => {
+                check_trailing(frame, rest)?;
+                break;
+            }
+            Line::Field { key, value } => {
+                if follows && !is_follows_field(key) {
+                    output = true;
+                    continue;
+                }
+                if spans.is_empty() && is_follows_field_pair(key, value) {
+                    follows = true;
+                }
+                spans.push(HeaderSpan::new(span_of(key), span_of(value)));
+            }
+            Line::Raw(text) => {
+                if follows {
+                    output = true;
+                    continue;
+                }
+                let s = span_of(text);
+                spans.push(HeaderSpan::new(s.start..s.start, s));
+            }
+        }
+        input = rest;
+    }
+    if spans.is_empty() {
+        return Err(ParseError::Empty { len: frame.len() });
+    }
+    Ok(())
+}
+
+/// After the terminating blank line only more blank lines may follow.
+fn check_trailing(frame: &[u8], mut rest: &[u8]) -> Result<(), ParseError> {
+    while let Ok((next, line)) = header(rest) {
+        if line != Line::Blank {
+            let len = rest.len().min(40);
+            return Err(ParseError::TrailingData {
+                offset: frame.offset(rest),
+                preview: String::from_utf8_lossy(&rest[..len]).into_owned(),
+            });
+        }
+        rest = next;
+    }
+    Ok(())
+}
+
+/// Parses one complete frame into a [`Message`] whose values are slices of `frame`.
+pub fn parse_message(frame: Bytes) -> Result<Message, ParseError> {
+    parse_message_with_capacity(frame, 16)
+}
+
+/// Like [`parse_message`], with a guess of the header count (the codec passes the last one's).
+pub fn parse_message_with_capacity(frame: Bytes, capacity: usize) -> Result<Message, ParseError> {
+    let mut spans = Vec::with_capacity(capacity);
+    message_spans(&frame, &mut spans)?;
+    Ok(Message::from_spans(frame, spans))
+}
+
+/// Undoes Asterisk's C escaping (`ast_escape_c`) of `CallerIDName`, `ConnectedLineName`,
+/// `ChanVariable` values and `VarSet` `Value` (AMI-FACTS 4).
+///
+/// Known escapes: `\a \b \f \n \r \t \v \\ \' \" \?`. An unknown escape or a trailing lone
+/// backslash is kept as is. Borrows when there is nothing to undo.
+pub fn unescape(value: &[u8]) -> Cow<'_, [u8]> {
+    let Some(first) = memchr(b'\\', value) else {
+        return Cow::Borrowed(value);
+    };
+    let mut out = Vec::with_capacity(value.len());
+    out.extend_from_slice(&value[..first]);
+    let mut i = first;
+    while i < value.len() {
+        let b = value[i];
+        if b != b'\\' || i + 1 == value.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let decoded = match value[i + 1] {
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(0x0b),
+            c @ (b'\\' | b'\'' | b'"' | b'?') => Some(c),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                i += 2;
+            }
+            None => {
+                out.push(b'\\');
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &[u8]) -> Message {
+        parse_message(Bytes::copy_from_slice(s)).expect("parses")
+    }
+
+    fn pairs(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
+        m.headers().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    }
+
+    #[test]
+    fn line_end_accepts_crlf_and_lf_only() {
+        assert_eq!(line_end(b"\r\nX"), Ok((&b"X"[..], &b"\r\n"[..])));
+        assert_eq!(line_end(b"\nX"), Ok((&b"X"[..], &b"\n"[..])));
+        assert!(line_end(b"X\n").is_err());
+    }
+
+    #[test]
+    fn field_splits_at_first_colon_and_keeps_later_ones() {
+        assert_eq!(
+            field(b"AppData: a=b: c; d"),
+            Ok((&b""[..], (&b"AppData"[..], &b"a=b: c; d"[..])))
+        );
+        assert_eq!(field(b"Key:"), Ok((&b""[..], (&b"Key"[..], &b""[..]))));
+        assert_eq!(field(b"Key:v"), Ok((&b""[..], (&b"Key"[..], &b"v"[..]))));
+        assert_eq!(field(b"Key:  v"), Ok((&b""[..], (&b"Key"[..], &b" v"[..]))));
+        assert!(field(b"--END COMMAND--").is_err());
+    }
+
+    #[test]
+    fn message_keeps_order_repeats_empty_values_and_odd_keys() {
+        let m = parse(
+            b"Event: Newchannel\r\nAccountCode: \r\nChanVariable: A=1\r\n\
+              ChanVariable(PJSIP/x-0001;1): B=2\r\nX-Odd key@a.b/c: v\r\n\r\n",
+        );
+        assert_eq!(m.len(), 5);
+        assert_eq!(m.get("accountcode"), Some(&b""[..]));
+        assert_eq!(
+            m.get_all("ChanVariable").collect::<Vec<_>>(),
+            vec![&b"A=1"[..]]
+        );
+        assert_eq!(m.get("ChanVariable(PJSIP/x-0001;1)"), Some(&b"B=2"[..]));
+        assert_eq!(m.get("X-Odd key@a.b/c"), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn bare_lf_and_mixed_line_ends() {
+        let m = parse(b"Event: A\nUniqueid: 1.2\r\nLinkedid: 1.2\n\n");
+        assert_eq!(
+            pairs(&m),
+            vec![
+                (b"Event".to_vec(), b"A".to_vec()),
+                (b"Uniqueid".to_vec(), b"1.2".to_vec()),
+                (b"Linkedid".to_vec(), b"1.2".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_line_gets_empty_key() {
+        let m = parse(b"Event: X\r\njust text\r\n\r\n");
+        assert_eq!(
+            pairs(&m),
+            vec![
+                (b"Event".to_vec(), b"X".to_vec()),
+                (vec![], b"just text".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn output_lines_stay_repeated_fields() {
+        let m = parse(
+            b"Response: Success\r\nActionID: c1\r\nMessage: Command output follows\r\n\
+              Output: System uptime: 27 seconds\r\nOutput: Last reload: 3 seconds\r\n\r\n",
+        );
+        assert_eq!(
+            m.get_all("Output").collect::<Vec<_>>(),
+            vec![
+                &b"System uptime: 27 seconds"[..],
+                &b"Last reload: 3 seconds"[..]
+            ]
+        );
+    }
+
+    #[test]
+    fn follows_reply_keeps_raw_output_and_drops_terminator() {
+        let m = parse(
+            b"Response: Follows\r\nPrivilege: Command\r\nActionID: c9\r\n\
+              Channel              Location\nSIP/1-0001: Up\n\nx channels\n--END COMMAND--\r\n\r\n",
+        );
+        assert_eq!(m.response(), Some(&b"Follows"[..]));
+        assert_eq!(m.get("ActionID"), Some(&b"c9"[..]));
+        let raw: Vec<_> = m
+            .headers()
+            .filter(|(k, _)| k.is_empty())
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            raw,
+            vec![
+                &b"Channel              Location"[..],
+                &b"SIP/1-0001: Up"[..],
+                &b""[..],
+                &b"x channels"[..],
+            ]
+        );
+        // The glued form, output without a final newline.
+        let m =
+            parse(b"Response: Follows\r\nPrivilege: Command\r\nlast line--END COMMAND--\r\n\r\n");
+        assert_eq!(m.headers().last(), Some((&b""[..], &b"last line"[..])));
+    }
+
+    #[test]
+    fn invalid_utf8_and_utf8_never_panic() {
+        let m = parse(
+            b"CallerIDName: \xcf\xe5\xf2\xf0\r\nName: \xd0\x9f\xd0\xb5\r\n\xff\xfe: \xff\r\n\r\n",
+        );
+        assert_eq!(m.get("CallerIDName"), Some(&b"\xcf\xe5\xf2\xf0"[..]));
+        assert_eq!(m.get_str("Name").as_deref(), Some("Пе"));
+        assert_eq!(m.headers().nth(2), Some((&b"\xff\xfe"[..], &b"\xff"[..])));
+        assert!(m.to_string().contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn last_line_without_line_end_is_kept() {
+        let m = parse(b"Event: A\r\nB: c");
+        assert_eq!(m.get("B"), Some(&b"c"[..]));
+        let m = parse(b"Event: A\r\nB: c\r");
+        assert_eq!(m.get("B"), Some(&b"c"[..]));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert_eq!(
+            parse_message(Bytes::from_static(b"\r\n\r\n")),
+            Err(ParseError::Empty { len: 4 })
+        );
+        let err = parse_message(Bytes::from_static(b"A: 1\r\n\r\nB: 2\r\n")).unwrap_err();
+        assert_eq!(
+            err,
+            ParseError::TrailingData {
+                offset: 8,
+                preview: "B: 2\r\n".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "AMI frame has data after its terminating blank line, at byte 8: \"B: 2\\r\\n\""
+        );
+    }
+
+    #[test]
+    fn values_are_slices_of_the_frame() {
+        let frame = Bytes::from_static(b"Event: A\r\nUniqueid: lab1-1.2\r\n\r\n");
+        let m = parse_message(frame.clone()).expect("parses");
+        let v = m.get_bytes("Uniqueid").expect("present");
+        assert_eq!(v.as_ptr(), frame[20..].as_ptr());
+    }
+
+    #[test]
+    fn unescape_undoes_ast_escape_c() {
+        assert_eq!(
+            unescape(br#"O\'Brien \"Bob\" \\\\ back"#).as_ref(),
+            br#"O'Brien "Bob" \\ back"#
+        );
+        assert_eq!(unescape(b"a\\nb\\tc\\?").as_ref(), b"a\nb\tc?");
+        assert!(matches!(unescape(b"plain"), Cow::Borrowed(_)));
+        assert_eq!(unescape(b"end\\").as_ref(), b"end\\");
+        assert_eq!(unescape(b"\\x41").as_ref(), b"\\x41");
+        assert_eq!(unescape(b"\xff\\'").as_ref(), b"\xff'");
+    }
+}
