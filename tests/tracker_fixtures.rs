@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use missedcalld::ami::Message;
-use missedcalld::calls::{FinishedCall, Tracker, TrackerConfig};
-use missedcalld::time::EventTime;
+use missedcalld::calls::{FinishedCall, TrackerConfig};
+use missedcalld::pipeline::Pipeline;
+use missedcalld::replay::replay_into;
 use serde_json::Value;
 
 fn fixtures() -> Vec<PathBuf> {
@@ -26,58 +26,10 @@ fn fixtures() -> Vec<PathBuf> {
     out
 }
 
-/// Splits a capture into messages (simple splitter for tests: blank-line separated).
-fn messages(bytes: &[u8]) -> Vec<Message> {
-    let text = bytes.to_vec();
-    let mut out = Vec::new();
-    for block in split_blocks(&text) {
-        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for line in block.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(pos) = line.iter().position(|&b| b == b':') {
-                let v = &line[pos + 1..];
-                let v = v.strip_prefix(b" ").unwrap_or(v);
-                pairs.push((line[..pos].to_vec(), v.to_vec()));
-            }
-        }
-        if !pairs.is_empty() {
-            out.push(Message::from_pairs(&pairs));
-        }
-    }
-    out
-}
-
-fn split_blocks(b: &[u8]) -> Vec<&[u8]> {
-    let mut blocks = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i + 3 < b.len() {
-        if &b[i..i + 4] == b"\r\n\r\n" {
-            blocks.push(&b[start..i]);
-            start = i + 4;
-            i += 4;
-        } else {
-            i += 1;
-        }
-    }
-    blocks.push(&b[start..]);
-    blocks
-}
-
 fn replay(path: &Path) -> Vec<FinishedCall> {
-    let bytes = std::fs::read(path).unwrap();
-    let mut tracker = Tracker::new(TrackerConfig::default());
-    let mut out = Vec::new();
-    let mut clock = EventTime::default();
-    for m in messages(&bytes) {
-        if let Some(t) = m.get("Timestamp").and_then(EventTime::parse_ami) {
-            clock = t;
-        }
-        tracker.on_message(&m, clock, &mut out);
-    }
-    let end = tracker.latest();
-    tracker.expire(end.plus_secs(1_000_000), &mut out);
-    out
+    let mut pipeline = Pipeline::new(TrackerConfig::default(), Vec::new());
+    replay_into(&[path.to_path_buf()], &mut pipeline).unwrap();
+    pipeline.into_sink()
 }
 
 #[test]

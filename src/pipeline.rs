@@ -1,0 +1,131 @@
+//! The path every AMI message takes after the socket (or file): tracker, then a sink for
+//! finished calls. `run` and `replay` share it, so a replayed capture is processed exactly as
+//! the live stream was.
+
+use crate::ami::Message;
+use crate::calls::{FinishedCall, Tracker, TrackerConfig};
+use crate::time::EventTime;
+
+/// Where finished calls go: the SQLite store in production, a `Vec` in benchmarks and tests.
+pub trait CallSink {
+    /// The error a sink can fail with.
+    type Error;
+    /// Takes one finished call (in the order calls ended).
+    fn record(&mut self, call: FinishedCall) -> Result<(), Self::Error>;
+}
+
+impl CallSink for Vec<FinishedCall> {
+    type Error = std::convert::Infallible;
+    fn record(&mut self, call: FinishedCall) -> Result<(), Self::Error> {
+        self.push(call);
+        Ok(())
+    }
+}
+
+/// Tracker plus sink, with the one log line per missed call that admins tail.
+#[derive(Debug)]
+pub struct Pipeline<S> {
+    tracker: Tracker,
+    sink: S,
+    finished: Vec<FinishedCall>,
+}
+
+impl<S: CallSink> Pipeline<S> {
+    /// A pipeline with a fresh tracker.
+    pub fn new(cfg: TrackerConfig, sink: S) -> Self {
+        Pipeline {
+            tracker: Tracker::new(cfg),
+            sink,
+            finished: Vec::new(),
+        }
+    }
+
+    /// The tracker (calls in progress, latest event time).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Applies new tracker settings (SIGHUP).
+    pub fn set_tracker_config(&mut self, cfg: TrackerConfig) {
+        self.tracker.set_config(cfg);
+    }
+
+    /// The sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Feeds one message; `received_at` is the clock for events without `Timestamp`.
+    pub fn on_message(&mut self, msg: &Message, received_at: EventTime) -> Result<(), S::Error> {
+        self.tracker
+            .on_message(msg, received_at, &mut self.finished);
+        self.drain()
+    }
+
+    /// After a (re)connect: reconcile with the channels the PBX listed.
+    pub fn on_channels(&mut self, items: &[Message], at: EventTime) -> Result<(), S::Error> {
+        self.tracker.resync(items, at, &mut self.finished);
+        self.drain()
+    }
+
+    /// Finishes calls that went quiet for too long (lost events).
+    pub fn tick(&mut self, now: EventTime) -> Result<(), S::Error> {
+        self.tracker.expire(now, &mut self.finished);
+        self.drain()
+    }
+
+    /// End of a replay: every call still in progress is finished with the `gap` flag.
+    pub fn finish_all(&mut self) -> Result<(), S::Error> {
+        let at = self.tracker.latest();
+        self.tracker.finish_all(at, &mut self.finished);
+        self.drain()
+    }
+
+    /// Gives the sink back.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    fn drain(&mut self) -> Result<(), S::Error> {
+        for call in self.finished.drain(..) {
+            log_finished(&call);
+            self.sink.record(call)?;
+        }
+        Ok(())
+    }
+}
+
+/// One INFO line per missed call: caller, DID, wait, reason, agents rung with seconds.
+fn log_finished(call: &FinishedCall) {
+    let Some(missed) = &call.missed else {
+        tracing::debug!(
+            linkedid = %call.linkedid,
+            direction = call.direction.as_str(),
+            number = %call.number,
+            answered = call.answered,
+            agent = call.agent.as_deref().unwrap_or("-"),
+            "call ended"
+        );
+        return;
+    };
+    let agents = if call.attempts.is_empty() {
+        "none".to_string()
+    } else {
+        call.attempts
+            .iter()
+            .map(|a| format!("{}({:.1}s {})", a.agent, a.ring_seconds, a.outcome.as_str()))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    tracing::info!(
+        caller = if call.withheld { "withheld" } else { call.number.as_str() },
+        did = call.did.as_deref().unwrap_or("-"),
+        wait = format_args!("{:.1}s", call.wait_seconds),
+        reason = missed.loss_reason.as_str(),
+        queue = call.queue.as_deref().unwrap_or("-"),
+        voicemail = missed.voicemail,
+        agents = %agents,
+        gap = call.gap,
+        "missed call"
+    );
+}
