@@ -69,30 +69,6 @@ pub fn bare_variable(name: &str) -> &str {
     name.trim_start_matches('_')
 }
 
-/// Undoes the C escaping Asterisk 13.5+ applies to caller names and variable values
-/// (AMI-FACTS 4): `\'` `\"` `\\` `\n` `\t` `\r` `\?`.
-pub fn unescape(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !raw.contains(&b'\\') {
-        return std::borrow::Cow::Borrowed(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut bytes = raw.iter().copied();
-    while let Some(b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
-            Some(b'n') => out.push(b'\n'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'r') => out.push(b'\r'),
-            Some(other) => out.push(other),
-            None => out.push(b'\\'),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

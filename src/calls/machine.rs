@@ -8,13 +8,13 @@
 //! `Finished` (sticky) and the outcome is emitted; the call lives on only until its last
 //! channel is gone.
 
-use super::channel::unescape;
 use super::channel::{agent_from_channel, bare_variable, is_number, is_withheld, local_partner};
 use super::config::TrackerConfig;
 use super::outcome::{
     AgentAttempt, AttemptOutcome, Direction, FinishedCall, LossReason, MissDetails,
 };
 use crate::ami::event::{ChannelInfo, DestInfo, Event};
+use crate::ami::unescape;
 use crate::time::EventTime;
 
 /// A channel that belongs to the call and has not hung up yet.
