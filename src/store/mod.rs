@@ -1,1 +1,348 @@
 //! The SQLite store: the only module that names rusqlite.
+//!
+//! One writer thread owns the read-write connection. [`Store::record`] sends a finished call
+//! over a bounded channel (blocking when it is full: back-pressure, nothing is dropped); the
+//! writer applies the calls in arrival order in one `BEGIN IMMEDIATE` transaction per batch and
+//! runs the callback-task rules of [`crate::callbacks`] inside it. A batch that cannot be
+//! committed (another process holding the write lock, disk full) is rolled back and retried
+//! whole until it commits; it is never dropped.
+//!
+//! Idempotency rests on `calls.linkedid UNIQUE`: a call already stored is skipped entirely, so
+//! replaying the same events twice adds no rows, no `missed_count`, no attempts.
+//!
+//! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
+//! work at the same time. Schema and time format: `docs/schema.md`.
+
+pub mod migrations;
+pub mod queries;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::DateTime;
+use rusqlite::Connection;
+use rusqlite::ffi::ErrorCode;
+
+use crate::callbacks::CallbacksConfig;
+use crate::callbacks::number::NumbersConfig;
+use crate::callbacks::sla::Calendar;
+use crate::calls::outcome::FinishedCall;
+use crate::time::EventTime;
+
+/// Default number of calls committed in one transaction at most.
+pub const DEFAULT_BATCH_MAX: usize = 1000;
+/// Default longest time spent collecting one batch before committing it.
+pub const DEFAULT_BATCH_MAX_DELAY: Duration = Duration::from_millis(200);
+/// Default SQLite busy timeout: how long one attempt waits for another writer's lock.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default capacity of the channel to the writer (calls waiting to be written).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+
+/// Errors of the store, naming the file or statement involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or its first read failed.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database file does not exist (read side only; the writer creates it).
+    #[error("database {path} does not exist")]
+    Missing {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file is not an SQLite database (garbage, encrypted, truncated).
+    #[error("{path} is not an SQLite database")]
+    NotADatabase {
+        /// The offending file.
+        path: PathBuf,
+    },
+    /// An SQLite database, but not missedcalld's.
+    #[error("{path} is not a missedcalld database: {reason}")]
+    NotOurs {
+        /// The offending file.
+        path: PathBuf,
+        /// What gave it away.
+        reason: String,
+    },
+    /// Written by a newer missedcalld.
+    #[error(
+        "database {path} has schema version {found}, newer than this program supports ({supported}); upgrade missedcalld"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The latest version this program knows.
+        supported: i64,
+    },
+    /// A schema migration failed.
+    #[error("database {path}: migration {name} failed: {source}")]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The migration's name, e.g. `002_views`.
+        name: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A statement failed.
+    #[error("database query failed ({query}): {source}")]
+    Sql {
+        /// What the statement was for.
+        query: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored value could not be read back (e.g. a time that is not RFC 3339).
+    #[error("database value {column} = {value:?} is invalid")]
+    BadValue {
+        /// Table and column.
+        column: &'static str,
+        /// The stored text.
+        value: String,
+    },
+    /// The writer thread is gone (it panicked, or the store was closed).
+    #[error("the database writer has stopped")]
+    WriterGone,
+}
+
+impl StoreError {
+    /// Classifies an error from opening or first reading `path`.
+    fn from_open(path: &Path, source: rusqlite::Error) -> StoreError {
+        match source.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotADatabase {
+                path: path.to_owned(),
+            },
+            _ => StoreError::Open {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
+
+    fn sql(query: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |source| StoreError::Sql { query, source }
+    }
+}
+
+/// Everything the store needs: where the file is, the rules for tasks, and batching knobs.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The SQLite file (created with its directory's permissions if missing).
+    pub path: PathBuf,
+    /// Working hours for deadlines; its timezone is stored in `meta` for reports.
+    pub calendar: Calendar,
+    /// SLA and task-closing rules.
+    pub callbacks: CallbacksConfig,
+    /// Number normalization for task matching.
+    pub numbers: NumbersConfig,
+    /// Most calls in one transaction.
+    pub batch_max: usize,
+    /// Longest time spent collecting one batch.
+    pub batch_max_delay: Duration,
+    /// How long one commit attempt waits for a lock held by another connection.
+    pub busy_timeout: Duration,
+    /// Calls that may wait for the writer before `record` blocks.
+    pub queue_capacity: usize,
+}
+
+impl StoreSettings {
+    /// Settings with every default (SPEC section 10) for the file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> StoreSettings {
+        StoreSettings {
+            path: path.into(),
+            calendar: Calendar::default(),
+            callbacks: CallbacksConfig::default(),
+            numbers: NumbersConfig::default(),
+            batch_max: DEFAULT_BATCH_MAX,
+            batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Counters kept by the writer (for logs and benchmarks).
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Calls newly stored.
+    pub calls_written: AtomicU64,
+    /// Calls skipped because their linkedid was already stored.
+    pub duplicates: AtomicU64,
+    /// Transactions committed.
+    pub batches: AtomicU64,
+    /// Batch attempts rolled back and retried (lock held elsewhere, I/O error).
+    pub retries: AtomicU64,
+    /// Calls refused by the database (logged at ERROR with their linkedid).
+    pub rejected: AtomicU64,
+}
+
+/// Snapshot of [`StoreStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Calls newly stored.
+    pub calls_written: u64,
+    /// Calls skipped as already stored.
+    pub duplicates: u64,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Batch attempts retried.
+    pub retries: u64,
+    /// Calls refused by the database.
+    pub rejected: u64,
+}
+
+/// A command for the writer thread.
+enum Cmd {
+    Record(Box<FinishedCall>),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Handle to the writer thread. `record` and `flush` take `&self`, so an `Arc<Store>` can be
+/// shared; dropping the handle flushes and joins like [`Store::close`] (errors are logged).
+pub struct Store {
+    tx: Option<SyncSender<Cmd>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<StoreStats>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Opens the read-write connection with the per-connection pragmas.
+fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreError> {
+    let path = settings.path.as_path();
+    let conn = Connection::open(path).map_err(|e| StoreError::from_open(path, e))?;
+    conn.busy_timeout(settings.busy_timeout)
+        .map_err(|e| StoreError::from_open(path, e))?;
+    // journal_mode answers with a row; the first real read of the file happens here, so a
+    // garbage file fails now with NotADatabase.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| StoreError::from_open(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "database is not in WAL mode; readers may block the writer");
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(|e| StoreError::from_open(path, e))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, records the calendar timezone in
+    /// `meta`, and starts the writer thread.
+    pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
+        let mut conn = open_writer_connection(&settings)?;
+        migrations::migrate(&mut conn, &settings.path)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('calendar_timezone', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [settings.calendar.timezone_name()],
+        )
+        .map_err(StoreError::sql("store calendar timezone in meta"))?;
+
+        let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
+        let stats = Arc::new(StoreStats::default());
+        let path = settings.path.clone();
+        let writer = writer::Writer::new(conn, settings, Arc::clone(&stats));
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|_| StoreError::WriterGone)?;
+        Ok(Store {
+            tx: Some(tx),
+            thread: Some(thread),
+            stats,
+            path,
+        })
+    }
+
+    /// Queues a finished call for the writer; blocks while the queue is full.
+    pub fn record(&self, call: FinishedCall) -> Result<(), StoreError> {
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
+        tx.send(Cmd::Record(Box::new(call)))
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Returns once every call recorded before it is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
+        let (done_tx, done_rx) = mpsc::channel();
+        tx.send(Cmd::Flush(done_tx))
+            .map_err(|_| StoreError::WriterGone)?;
+        done_rx.recv().map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Commits everything recorded and stops the writer thread.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.shutdown()
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writer's counters so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.stats;
+        StatsSnapshot {
+            calls_written: s.calls_written.load(Ordering::Relaxed),
+            duplicates: s.duplicates.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
+            rejected: s.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<(), StoreError> {
+        // Closing the channel lets the writer drain what is queued, commit and return.
+        drop(self.tx.take());
+        match self.thread.take() {
+            Some(handle) => handle.join().map_err(|_| StoreError::WriterGone),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(err) = self.shutdown() {
+            tracing::error!(path = %self.path.display(), %err, "database writer did not stop cleanly");
+        }
+    }
+}
+
+/// The stored form of a time: RFC 3339, UTC, milliseconds (`2026-11-22T19:13:24.077Z`).
+pub fn format_time(t: EventTime) -> String {
+    t.to_rfc3339()
+}
+
+/// Reads a stored time back.
+pub fn parse_time(column: &'static str, s: &str) -> Result<EventTime, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| EventTime::from_utc(&t))
+        .map_err(|_| StoreError::BadValue {
+            column,
+            value: s.to_owned(),
+        })
+}

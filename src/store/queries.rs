@@ -1,0 +1,485 @@
+//! The read side: opens the database read-only (never blocks the writer: WAL readers take no
+//! write lock) and returns plain rows for the CLI's `missed`, `tasks` and `report`.
+//!
+//! Queries read the tables, not the views, so a database at any schema version this program
+//! knows can be read without migrating it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{StoreError, format_time, migrations, parse_time};
+use crate::time::EventTime;
+
+/// One agent rung for a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRow {
+    /// Agent id.
+    pub agent: String,
+    /// When the ring started.
+    pub ring_start: EventTime,
+    /// How long it rang.
+    pub ring_seconds: f64,
+    /// Contract spelling of how it ended.
+    pub outcome: String,
+}
+
+/// One missed call with its agents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissedRow {
+    /// The call's Linkedid.
+    pub linkedid: String,
+    /// The number as signalled; `''` when withheld.
+    pub caller: String,
+    /// Caller name, if signalled.
+    pub caller_name: Option<String>,
+    /// Company number dialled.
+    pub did: Option<String>,
+    /// Queue entered.
+    pub queue: Option<String>,
+    /// Caller channel's first event.
+    pub started_at: EventTime,
+    /// Caller channel's hangup.
+    pub ended_at: EventTime,
+    /// Seconds the caller waited.
+    pub wait_seconds: f64,
+    /// Contract loss reason.
+    pub loss_reason: String,
+    /// Reached voicemail.
+    pub voicemail: bool,
+    /// No earlier call with the number in the store.
+    pub first_time_caller: bool,
+    /// The number was withheld or not callable (no task).
+    pub withheld: bool,
+    /// Finished without seeing its end.
+    pub gap: bool,
+    /// Agents rung, in order.
+    pub agents: Vec<AttemptRow>,
+    /// The callback task it belongs to.
+    pub task_id: Option<i64>,
+}
+
+/// Who closed a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedBy {
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// The company-side agent, if known.
+    pub agent: Option<String>,
+    /// The closing call's Linkedid.
+    pub linkedid: String,
+}
+
+/// One callback task as stored (status `open`, `done_on_time` or `done_late`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// Task id.
+    pub id: i64,
+    /// Normalized number.
+    pub number: String,
+    /// Stored status; `overdue` is derived by the caller from `deadline` and the time now.
+    pub status: String,
+    /// Missed calls joined.
+    pub missed_count: i64,
+    /// First miss (when the task opened).
+    pub first_missed_at: EventTime,
+    /// Latest miss.
+    pub last_missed_at: EventTime,
+    /// Callback due.
+    pub deadline: EventTime,
+    /// First agent rung for the first miss.
+    pub assignee: Option<String>,
+    /// Unanswered callback attempts.
+    pub attempts: i64,
+    /// When the client was reached.
+    pub closed_at: Option<EventTime>,
+    /// The call that closed it.
+    pub closed_by: Option<ClosedBy>,
+    /// DID of the first missed call.
+    pub did: Option<String>,
+    /// Queue of the first missed call.
+    pub queue: Option<String>,
+}
+
+/// One inbound call for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundRow {
+    /// Caller channel's first event.
+    pub started_at: EventTime,
+    /// Caller channel's hangup.
+    pub ended_at: EventTime,
+    /// Company number dialled.
+    pub did: Option<String>,
+    /// Queue entered.
+    pub queue: Option<String>,
+    /// A human answered.
+    pub answered: bool,
+    /// Who answered.
+    pub agent: Option<String>,
+    /// Seconds the caller waited.
+    pub wait_seconds: f64,
+    /// It is a missed call.
+    pub missed: bool,
+    /// Agents rung (distinct, in first-ring order).
+    pub agents_rung: Vec<String>,
+}
+
+/// A read-only connection to a missedcalld database.
+#[derive(Debug)]
+pub struct ReadDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Opens `path` read-only and checks it is a missedcalld database.
+pub fn open_read_only(path: &Path) -> Result<ReadDb, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Missing {
+            path: path.to_owned(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::from_open(path, e))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| StoreError::from_open(path, e))?;
+    let version = migrations::check_ours(&conn, path)?;
+    if version == 0 {
+        return Err(StoreError::NotOurs {
+            path: path.to_owned(),
+            reason: "it is empty (no missedcalld schema)".into(),
+        });
+    }
+    Ok(ReadDb {
+        conn,
+        path: path.to_owned(),
+    })
+}
+
+fn range_params(
+    since: Option<EventTime>,
+    until: Option<EventTime>,
+) -> (Option<String>, Option<String>) {
+    (since.map(format_time), until.map(format_time))
+}
+
+impl ReadDb {
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` inside one read transaction, so every query sees the same snapshot.
+    pub fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&ReadDb) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::sql("BEGIN"))?;
+        let out = f(self)?;
+        tx.rollback()
+            .map_err(StoreError::sql("end read transaction"))?;
+        Ok(out)
+    }
+
+    /// The calendar timezone the writer recorded in `meta`, if any.
+    pub fn timezone(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'calendar_timezone'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::sql("read meta.calendar_timezone"))
+    }
+
+    /// Missed calls that ended in `[since, until)`, oldest first, with their agents.
+    pub fn missed_calls(
+        &self,
+        since: Option<EventTime>,
+        until: Option<EventTime>,
+    ) -> Result<Vec<MissedRow>, StoreError> {
+        let (s, u) = range_params(since, until);
+        let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+        {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
+                       FROM missed_calls m
+                       JOIN calls c ON c.id = m.call_id
+                       JOIN agent_attempts a ON a.call_id = c.id
+                      WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                      ORDER BY a.call_id, a.seq",
+                )
+                .map_err(StoreError::sql("select agent attempts"))?;
+            let rows = st
+                .query_map(params![s, u], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, f64>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(StoreError::sql("select agent attempts"))?;
+            for row in rows {
+                let (call_id, agent, ring_start, ring_seconds, outcome) =
+                    row.map_err(StoreError::sql("read agent attempt"))?;
+                agents.entry(call_id).or_default().push(AttemptRow {
+                    agent,
+                    ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
+                    ring_seconds,
+                    outcome,
+                });
+            }
+        }
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
+                        c.ended_at, c.wait_seconds, m.loss_reason, m.voicemail,
+                        m.first_time_caller, m.withheld, c.gap, m.task_id
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY c.ended_at, c.id",
+            )
+            .map_err(StoreError::sql("select missed calls"))?;
+        let rows = st
+            .query_map(params![s, u], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    MissedRow {
+                        linkedid: r.get(1)?,
+                        caller: r.get(2)?,
+                        caller_name: r.get(3)?,
+                        did: r.get(4)?,
+                        queue: r.get(5)?,
+                        started_at: EventTime(0),
+                        ended_at: EventTime(0),
+                        wait_seconds: r.get(8)?,
+                        loss_reason: r.get(9)?,
+                        voicemail: r.get(10)?,
+                        first_time_caller: r.get(11)?,
+                        withheld: r.get(12)?,
+                        gap: r.get(13)?,
+                        agents: Vec::new(),
+                        task_id: r.get(14)?,
+                    },
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(StoreError::sql("select missed calls"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (call_id, mut m, started, ended) =
+                row.map_err(StoreError::sql("read missed call"))?;
+            m.started_at = parse_time("calls.started_at", &started)?;
+            m.ended_at = parse_time("calls.ended_at", &ended)?;
+            if m.withheld {
+                m.caller.clear();
+            }
+            m.agents = agents.remove(&call_id).unwrap_or_default();
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Every callback task, by id.
+    pub fn tasks(&self) -> Result<Vec<TaskRow>, StoreError> {
+        self.tasks_where(None, None, false)
+    }
+
+    /// Tasks opened (first miss) in `[since, until)`, by id.
+    pub fn tasks_opened(
+        &self,
+        since: Option<EventTime>,
+        until: Option<EventTime>,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        self.tasks_where(since, until, true)
+    }
+
+    fn tasks_where(
+        &self,
+        since: Option<EventTime>,
+        until: Option<EventTime>,
+        filter: bool,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let (s, u) = if filter {
+            range_params(since, until)
+        } else {
+            (None, None)
+        };
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.number, t.status, t.missed_count, t.first_missed_at,
+                        t.last_missed_at, t.deadline, t.assignee, t.attempts, t.closed_at,
+                        t.closed_by_direction, t.closed_by_agent, t.closed_by_linkedid,
+                        (SELECT c.did FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                          WHERE m.task_id = t.id ORDER BY c.ended_at LIMIT 1),
+                        (SELECT c.queue FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                          WHERE m.task_id = t.id ORDER BY c.ended_at LIMIT 1)
+                   FROM callback_tasks t
+                  WHERE (?1 IS NULL OR t.first_missed_at >= ?1)
+                    AND (?2 IS NULL OR t.first_missed_at < ?2)
+                  ORDER BY t.id",
+            )
+            .map_err(StoreError::sql("select tasks"))?;
+        type Raw = (
+            i64,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows = st
+            .query_map(params![s, u], |r| -> rusqlite::Result<Raw> {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                    r.get(14)?,
+                ))
+            })
+            .map_err(StoreError::sql("select tasks"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                id,
+                number,
+                status,
+                missed_count,
+                first,
+                last,
+                deadline,
+                assignee,
+                attempts,
+                closed_at,
+                by_direction,
+                by_agent,
+                by_linkedid,
+                did,
+                queue,
+            ) = row.map_err(StoreError::sql("read task"))?;
+            let closed_at = match closed_at {
+                Some(t) => Some(parse_time("callback_tasks.closed_at", &t)?),
+                None => None,
+            };
+            let closed_by = match (by_direction, by_linkedid) {
+                (Some(direction), Some(linkedid)) => Some(ClosedBy {
+                    direction,
+                    agent: by_agent,
+                    linkedid,
+                }),
+                _ => None,
+            };
+            out.push(TaskRow {
+                id,
+                number,
+                status,
+                missed_count,
+                first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
+                last_missed_at: parse_time("callback_tasks.last_missed_at", &last)?,
+                deadline: parse_time("callback_tasks.deadline", &deadline)?,
+                assignee,
+                attempts,
+                closed_at,
+                closed_by,
+                did,
+                queue,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Inbound calls that ended in `[since, until)`, with the agents rung.
+    pub fn inbound_calls(
+        &self,
+        since: Option<EventTime>,
+        until: Option<EventTime>,
+    ) -> Result<Vec<InboundRow>, StoreError> {
+        let (s, u) = range_params(since, until);
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
+                        c.wait_seconds, m.id IS NOT NULL,
+                        (SELECT group_concat(agent, char(31))
+                           FROM (SELECT agent FROM agent_attempts a
+                                  WHERE a.call_id = c.id ORDER BY seq))
+                   FROM calls c LEFT JOIN missed_calls m ON m.call_id = c.id
+                  WHERE c.direction = 'inbound'
+                    AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY c.ended_at, c.id",
+            )
+            .map_err(StoreError::sql("select inbound calls"))?;
+        let rows = st
+            .query_map(params![s, u], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    InboundRow {
+                        started_at: EventTime(0),
+                        ended_at: EventTime(0),
+                        did: r.get(2)?,
+                        queue: r.get(3)?,
+                        answered: r.get(4)?,
+                        agent: r.get(5)?,
+                        wait_seconds: r.get(6)?,
+                        missed: r.get(7)?,
+                        agents_rung: Vec::new(),
+                    },
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .map_err(StoreError::sql("select inbound calls"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (started, ended, mut call, agents) =
+                row.map_err(StoreError::sql("read inbound call"))?;
+            call.started_at = parse_time("calls.started_at", &started)?;
+            call.ended_at = parse_time("calls.ended_at", &ended)?;
+            if let Some(agents) = agents {
+                for a in agents.split('\u{1f}') {
+                    if !call.agents_rung.iter().any(|x| x == a) {
+                        call.agents_rung.push(a.to_owned());
+                    }
+                }
+            }
+            out.push(call);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,552 @@
+//! The writer thread: owns the read-write connection, batches calls into one transaction,
+//! applies the callback-task rules, and retries a batch whole until it commits.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use rusqlite::ffi::ErrorCode;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Cmd, StoreError, StoreSettings, StoreStats, format_time, parse_time};
+use crate::callbacks::{self, TaskEffect, number};
+use crate::calls::outcome::FinishedCall;
+use crate::time::EventTime;
+
+/// First pause after a failed batch; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest pause between two attempts at the same batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// While a batch keeps failing, repeat the warning at most this often.
+const REWARN_EVERY: Duration = Duration::from_secs(60);
+
+const INSERT_CALL: &str = "INSERT INTO calls (linkedid, direction, number, number_normalized, \
+     name, did, queue, started_at, ended_at, wait_seconds, answered, agent, talk_seconds, gap) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+     ON CONFLICT (linkedid) DO NOTHING";
+const INSERT_ATTEMPT: &str = "INSERT INTO agent_attempts (call_id, seq, agent, ring_start, \
+     ring_seconds, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const EARLIER_CALL: &str = "SELECT EXISTS (SELECT 1 FROM calls WHERE number_normalized = ?1 \
+     AND started_at < ?2 AND id <> ?3)";
+const OPEN_TASK: &str = "SELECT id, assignee, first_missed_at, deadline, missed_count \
+     FROM callback_tasks WHERE number = ?1 AND status = 'open'";
+const JOIN_TASK: &str = "UPDATE callback_tasks SET missed_count = missed_count + 1, \
+     first_missed_at = min(first_missed_at, ?2), last_missed_at = max(last_missed_at, ?2) \
+     WHERE id = ?1";
+const NEW_TASK: &str = "INSERT INTO callback_tasks (number, status, missed_count, \
+     first_missed_at, last_missed_at, deadline, assignee) VALUES (?1, 'open', 1, ?2, ?2, ?3, ?4)";
+const TASK_EVENT: &str =
+    "INSERT INTO task_events (task_id, kind, at, linkedid) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_MISSED: &str = "INSERT INTO missed_calls (call_id, loss_reason, voicemail, \
+     withheld, first_time_caller, task_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const CLOSE_TASK: &str = "UPDATE callback_tasks SET status = ?2, closed_at = ?3, \
+     closed_by_direction = ?4, closed_by_agent = ?5, closed_by_linkedid = ?6 WHERE id = ?1";
+const COUNT_ATTEMPT: &str = "UPDATE callback_tasks SET attempts = attempts + 1 WHERE id = ?1";
+
+/// What happened to one call.
+enum Applied {
+    New,
+    Duplicate,
+}
+
+/// A task change, logged only once its transaction has committed.
+enum TaskLog {
+    Opened {
+        task: i64,
+        number: String,
+        deadline: EventTime,
+        assignee: Option<String>,
+        linkedid: String,
+    },
+    Joined {
+        task: i64,
+        number: String,
+        missed_count: i64,
+        deadline: EventTime,
+        linkedid: String,
+    },
+    Closed {
+        task: i64,
+        number: String,
+        status: &'static str,
+        direction: &'static str,
+        agent: Option<String>,
+        deadline: EventTime,
+        linkedid: String,
+    },
+}
+
+impl TaskLog {
+    fn emit(&self) {
+        match self {
+            TaskLog::Opened {
+                task,
+                number,
+                deadline,
+                assignee,
+                linkedid,
+            } => tracing::info!(
+                task,
+                number = %number,
+                deadline = %deadline.to_rfc3339(),
+                assignee = assignee.as_deref().unwrap_or("-"),
+                linkedid = %linkedid,
+                "callback task opened for {number}, due {}", deadline.to_rfc3339()
+            ),
+            TaskLog::Joined {
+                task,
+                number,
+                missed_count,
+                deadline,
+                linkedid,
+            } => tracing::info!(
+                task,
+                number = %number,
+                missed_count,
+                deadline = %deadline.to_rfc3339(),
+                linkedid = %linkedid,
+                "repeated miss from {number} joined callback task {task} ({missed_count} missed), due {}",
+                deadline.to_rfc3339()
+            ),
+            TaskLog::Closed {
+                task,
+                number,
+                status,
+                direction,
+                agent,
+                deadline,
+                linkedid,
+            } => tracing::info!(
+                task,
+                number = %number,
+                status,
+                direction,
+                agent = agent.as_deref().unwrap_or("-"),
+                deadline = %deadline.to_rfc3339(),
+                linkedid = %linkedid,
+                "callback task {task} for {number} closed {status} by {direction} call{}",
+                agent.as_deref().map(|a| format!(" of agent {a}")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Results of one committed batch.
+#[derive(Default)]
+struct BatchOutcome {
+    written: u64,
+    duplicates: u64,
+    rejected: u64,
+    logs: Vec<TaskLog>,
+}
+
+/// Failures that go away by waiting: retry the whole batch. Anything else is a problem with
+/// one call's data, which is rolled back alone and logged.
+fn is_transient(err: &StoreError) -> bool {
+    let code = match err {
+        StoreError::Sql { source, .. } => source.sqlite_error_code(),
+        _ => return false,
+    };
+    matches!(
+        code,
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::OutOfMemory
+                | ErrorCode::ReadOnly
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::OperationInterrupted
+        )
+    )
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    settings: StoreSettings,
+    stats: Arc<StoreStats>,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection, settings: StoreSettings, stats: Arc<StoreStats>) -> Self {
+        Writer {
+            conn,
+            settings,
+            stats,
+        }
+    }
+
+    /// Serves commands until every sender is gone, then returns after the last commit.
+    pub(super) fn run(mut self, rx: Receiver<Cmd>) {
+        let batch_max = self.settings.batch_max.max(1);
+        while let Ok(first) = rx.recv() {
+            let started = Instant::now();
+            let mut calls = Vec::new();
+            let mut flushes = Vec::new();
+            let mut next = Some(first);
+            // Commit when the queue is empty, the batch is full, or collecting took too long.
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Cmd::Record(call) => calls.push(call),
+                    Cmd::Flush(done) => flushes.push(done),
+                }
+                if calls.len() >= batch_max || started.elapsed() >= self.settings.batch_max_delay {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(cmd) => next = Some(cmd),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if !calls.is_empty() {
+                self.commit_batch(&calls);
+            }
+            for done in flushes {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Commits `calls` in one transaction, retrying the whole batch until it succeeds.
+    fn commit_batch(&mut self, calls: &[Box<FinishedCall>]) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut failing_since: Option<Instant> = None;
+        let mut last_warn = Instant::now();
+        loop {
+            match self.try_batch(calls) {
+                Ok(outcome) => {
+                    if let Some(since) = failing_since {
+                        tracing::info!(
+                            calls = calls.len(),
+                            waited_ms = since.elapsed().as_millis() as u64,
+                            "database batch committed after retrying"
+                        );
+                    }
+                    let s = &self.stats;
+                    s.calls_written
+                        .fetch_add(outcome.written, Ordering::Relaxed);
+                    s.duplicates
+                        .fetch_add(outcome.duplicates, Ordering::Relaxed);
+                    s.rejected.fetch_add(outcome.rejected, Ordering::Relaxed);
+                    s.batches.fetch_add(1, Ordering::Relaxed);
+                    for log in &outcome.logs {
+                        log.emit();
+                    }
+                    return;
+                }
+                Err(err) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    match failing_since {
+                        None => {
+                            tracing::warn!(
+                                path = %self.settings.path.display(),
+                                calls = calls.len(),
+                                err = %err,
+                                "cannot commit to the database yet; keeping the batch and retrying"
+                            );
+                            failing_since = Some(Instant::now());
+                            last_warn = Instant::now();
+                        }
+                        Some(since) if last_warn.elapsed() >= REWARN_EVERY => {
+                            tracing::warn!(
+                                path = %self.settings.path.display(),
+                                calls = calls.len(),
+                                err = %err,
+                                "still cannot commit to the database after {} s; retrying",
+                                since.elapsed().as_secs()
+                            );
+                            last_warn = Instant::now();
+                        }
+                        Some(_) => {}
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// One attempt at the batch: `Err` means nothing of it was committed.
+    fn try_batch(&mut self, calls: &[Box<FinishedCall>]) -> Result<BatchOutcome, StoreError> {
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::sql("BEGIN IMMEDIATE"))?;
+        let mut out = BatchOutcome::default();
+        for call in calls {
+            let mut logs = Vec::new();
+            let sp = tx.savepoint().map_err(StoreError::sql("SAVEPOINT"))?;
+            match apply_call(&sp, &self.settings, call, &mut logs) {
+                Ok(applied) => {
+                    sp.commit().map_err(StoreError::sql("RELEASE"))?;
+                    match applied {
+                        Applied::New => out.written += 1,
+                        Applied::Duplicate => out.duplicates += 1,
+                    }
+                    out.logs.append(&mut logs);
+                }
+                Err(err) if is_transient(&err) => return Err(err),
+                Err(err) => {
+                    // Dropping the savepoint rolls this call back; the rest of the batch stays.
+                    drop(sp);
+                    out.rejected += 1;
+                    tracing::error!(linkedid = %call.linkedid, err = %err, "call refused by the database, not stored");
+                }
+            }
+        }
+        tx.commit().map_err(StoreError::sql("COMMIT"))?;
+        Ok(out)
+    }
+}
+
+/// An open task as the writer needs it.
+struct OpenTask {
+    id: i64,
+    assignee: Option<String>,
+    first_missed_at: EventTime,
+    deadline: EventTime,
+    missed_count: i64,
+}
+
+fn open_task(conn: &Connection, number: &str) -> Result<Option<OpenTask>, StoreError> {
+    let row = conn
+        .prepare_cached(OPEN_TASK)
+        .and_then(|mut st| {
+            st.query_row([number], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(StoreError::sql("find open task"))?;
+    match row {
+        None => Ok(None),
+        Some((id, assignee, first, deadline, missed_count)) => Ok(Some(OpenTask {
+            id,
+            assignee,
+            first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
+            deadline: parse_time("callback_tasks.deadline", &deadline)?,
+            missed_count,
+        })),
+    }
+}
+
+fn task_event(
+    conn: &Connection,
+    task: i64,
+    kind: &str,
+    at: EventTime,
+    linkedid: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(TASK_EVENT)
+        .and_then(|mut st| st.execute(params![task, kind, format_time(at), linkedid]))
+        .map_err(StoreError::sql("insert task event"))?;
+    Ok(())
+}
+
+/// Stores one call and applies the task rules; a call already stored changes nothing.
+fn apply_call(
+    conn: &Connection,
+    settings: &StoreSettings,
+    call: &FinishedCall,
+    logs: &mut Vec<TaskLog>,
+) -> Result<Applied, StoreError> {
+    let normalized = if call.withheld {
+        None
+    } else {
+        number::normalize(&call.number, &settings.numbers)
+    };
+    let inserted = conn
+        .prepare_cached(INSERT_CALL)
+        .and_then(|mut st| {
+            st.execute(params![
+                call.linkedid,
+                call.direction.as_str(),
+                call.number,
+                normalized,
+                call.name,
+                call.did,
+                call.queue,
+                format_time(call.started_at),
+                format_time(call.ended_at),
+                call.wait_seconds,
+                call.answered,
+                call.agent,
+                call.talk_seconds,
+                call.gap,
+            ])
+        })
+        .map_err(StoreError::sql("insert call"))?;
+    if inserted == 0 {
+        return Ok(Applied::Duplicate);
+    }
+    let call_id = conn.last_insert_rowid();
+
+    {
+        let mut st = conn
+            .prepare_cached(INSERT_ATTEMPT)
+            .map_err(StoreError::sql("insert agent attempt"))?;
+        for (seq, a) in call.attempts.iter().enumerate() {
+            st.execute(params![
+                call_id,
+                seq as i64,
+                a.agent,
+                format_time(a.ring_start),
+                a.ring_seconds,
+                a.outcome.as_str(),
+            ])
+            .map_err(StoreError::sql("insert agent attempt"))?;
+        }
+    }
+
+    match (&call.missed, normalized) {
+        (Some(miss), normalized) => {
+            let first_time_caller = match &normalized {
+                None => false,
+                Some(n) => {
+                    let earlier: bool = conn
+                        .prepare_cached(EARLIER_CALL)
+                        .and_then(|mut st| {
+                            st.query_row(params![n, format_time(call.started_at), call_id], |r| {
+                                r.get(0)
+                            })
+                        })
+                        .map_err(StoreError::sql("look for an earlier call"))?;
+                    !earlier
+                }
+            };
+            let task_id = match normalized {
+                None => None,
+                Some(n) => Some(join_or_open_task(conn, settings, call, n, logs)?),
+            };
+            let withheld = call.withheld || task_id.is_none();
+            conn.prepare_cached(INSERT_MISSED)
+                .and_then(|mut st| {
+                    st.execute(params![
+                        call_id,
+                        miss.loss_reason.as_str(),
+                        miss.voicemail,
+                        withheld,
+                        first_time_caller,
+                        task_id,
+                    ])
+                })
+                .map_err(StoreError::sql("insert missed call"))?;
+        }
+        (None, Some(n)) => settle_task(conn, call, n, settings, logs)?,
+        (None, None) => {}
+    }
+    Ok(Applied::New)
+}
+
+/// A missed call with a callable number: join the number's open task or open one.
+fn join_or_open_task(
+    conn: &Connection,
+    settings: &StoreSettings,
+    call: &FinishedCall,
+    number: String,
+    logs: &mut Vec<TaskLog>,
+) -> Result<i64, StoreError> {
+    let missed_at = call.ended_at;
+    if let Some(task) = open_task(conn, &number)? {
+        conn.prepare_cached(JOIN_TASK)
+            .and_then(|mut st| st.execute(params![task.id, format_time(missed_at)]))
+            .map_err(StoreError::sql("join open task"))?;
+        task_event(conn, task.id, "missed_joined", missed_at, &call.linkedid)?;
+        logs.push(TaskLog::Joined {
+            task: task.id,
+            number,
+            missed_count: task.missed_count + 1,
+            deadline: task.deadline,
+            linkedid: call.linkedid.clone(),
+        });
+        return Ok(task.id);
+    }
+    let deadline = settings.calendar.deadline(
+        missed_at,
+        settings.callbacks.sla_minutes,
+        settings.callbacks.offhours_deadline,
+    );
+    let assignee = callbacks::assignee_for(call).map(str::to_owned);
+    conn.prepare_cached(NEW_TASK)
+        .and_then(|mut st| {
+            st.execute(params![
+                number,
+                format_time(missed_at),
+                format_time(deadline),
+                assignee
+            ])
+        })
+        .map_err(StoreError::sql("open task"))?;
+    let id = conn.last_insert_rowid();
+    task_event(conn, id, "missed_joined", missed_at, &call.linkedid)?;
+    logs.push(TaskLog::Opened {
+        task: id,
+        number,
+        deadline,
+        assignee,
+        linkedid: call.linkedid.clone(),
+    });
+    Ok(id)
+}
+
+/// Any other call with the number of an open task: close it or count an attempt.
+fn settle_task(
+    conn: &Connection,
+    call: &FinishedCall,
+    number: String,
+    settings: &StoreSettings,
+    logs: &mut Vec<TaskLog>,
+) -> Result<(), StoreError> {
+    let Some(task) = open_task(conn, &number)? else {
+        return Ok(());
+    };
+    // A call that ended before the task was opened cannot answer it.
+    if call.ended_at <= task.first_missed_at {
+        return Ok(());
+    }
+    match callbacks::effect_on_task(task.assignee.as_deref(), call, &settings.callbacks) {
+        TaskEffect::Close => {
+            let reached = callbacks::reached_at(call);
+            let status = callbacks::closed_status(reached, task.deadline);
+            conn.prepare_cached(CLOSE_TASK)
+                .and_then(|mut st| {
+                    st.execute(params![
+                        task.id,
+                        status,
+                        format_time(reached),
+                        call.direction.as_str(),
+                        call.agent,
+                        call.linkedid,
+                    ])
+                })
+                .map_err(StoreError::sql("close task"))?;
+            task_event(conn, task.id, "closed", reached, &call.linkedid)?;
+            logs.push(TaskLog::Closed {
+                task: task.id,
+                number,
+                status,
+                direction: call.direction.as_str(),
+                agent: call.agent.clone(),
+                deadline: task.deadline,
+                linkedid: call.linkedid.clone(),
+            });
+        }
+        TaskEffect::Attempt => {
+            conn.prepare_cached(COUNT_ATTEMPT)
+                .and_then(|mut st| st.execute([task.id]))
+                .map_err(StoreError::sql("count callback attempt"))?;
+            task_event(conn, task.id, "attempt", call.ended_at, &call.linkedid)?;
+        }
+        TaskEffect::Unrelated => {}
+    }
+    Ok(())
+}
