@@ -59,9 +59,16 @@ enum State {
     /// In a message that starts at `buf[0]`. Ordinary messages: `next_index` is a LF not yet
     /// checked for a blank line after it. Follows replies: `next_index` is the next line start.
     Message { follows: bool, end_seen: bool },
-    /// Dropping an oversized message up to the next blank line; `mid_line` when the bytes
-    /// dropped last ended inside a line.
-    Discard { mid_line: bool },
+    /// Dropping a first line longer than the cap as it arrives; `colon` once it showed one
+    /// (it then started a message, whose other lines are discarded too).
+    LongLine { colon: bool },
+    /// Dropping an oversized message up to its blank line; `mid_line` when the bytes dropped
+    /// last ended inside a line; `follows`/`end_seen` as in `Message`.
+    Discard {
+        mid_line: bool,
+        follows: bool,
+        end_seen: bool,
+    },
 }
 
 /// `tokio_util` codec for AMI: decodes [`Frame`]s, encodes [`Action`]s.
@@ -121,13 +128,28 @@ impl AmiCodec {
         self.max_message_bytes
     }
 
+    /// After a dropped over-long first line: a line with a colon started a message, whose
+    /// remaining lines go too.
+    fn after_long_line(&mut self, colon: bool) {
+        self.next_index = 0;
+        self.state = if colon {
+            State::Discard {
+                mid_line: false,
+                follows: false,
+                end_seen: false,
+            }
+        } else {
+            State::Idle
+        };
+    }
+
     fn enter_idle(&mut self) {
         self.state = State::Idle;
         self.next_index = 0;
     }
 
     /// Drops the current partial message: keeps from the start of its last partial line on.
-    fn start_discard(&mut self, src: &mut BytesMut) {
+    fn start_discard(&mut self, src: &mut BytesMut, follows: bool, end_seen: bool) {
         warn!(
             limit = self.max_message_bytes,
             buffered = src.len(),
@@ -136,7 +158,11 @@ impl AmiCodec {
         );
         let line_start = memrrchr_line_start(src);
         src.advance(line_start);
-        self.state = State::Discard { mid_line: false };
+        self.state = State::Discard {
+            mid_line: false,
+            follows,
+            end_seen,
+        };
         self.next_index = 0;
     }
 
@@ -212,12 +238,30 @@ impl Decoder for AmiCodec {
                     let Some(nl) = memchr(b'\n', &src[from..]).map(|p| p + from) else {
                         self.next_index = src.len();
                         if src.len() > self.max_message_bytes {
-                            self.start_discard(src);
-                            self.state = State::Discard { mid_line: true };
+                            warn!(
+                                limit = self.max_message_bytes,
+                                head = %preview(src),
+                                "AMI line longer than max_message_bytes, discarding it"
+                            );
+                            let colon = memchr(b':', src).is_some();
                             src.clear();
+                            self.next_index = 0;
+                            self.state = State::LongLine { colon };
                         }
                         return Ok(None);
                     };
+                    if nl > self.max_message_bytes {
+                        // The same decision as above when the line arrives in one piece.
+                        warn!(
+                            limit = self.max_message_bytes,
+                            head = %preview(&src[..nl]),
+                            "AMI line longer than max_message_bytes, discarding it"
+                        );
+                        let colon = memchr(b':', &src[..nl]).is_some();
+                        src.advance(nl + 1);
+                        self.after_long_line(colon);
+                        continue;
+                    }
                     let text = strip_cr(&src[..nl]);
                     if self.state == State::Start {
                         self.state = State::Idle;
@@ -285,29 +329,61 @@ impl Decoder for AmiCodec {
                         }
                         Scan::More => {
                             if src.len() > self.max_message_bytes {
-                                self.start_discard(src);
+                                let (follows, end_seen) = match self.state {
+                                    State::Message { follows, end_seen } => (follows, end_seen),
+                                    _ => (false, false),
+                                };
+                                self.start_discard(src, follows, end_seen);
                                 continue;
                             }
                             return Ok(None);
                         }
                     }
                 }
-                State::Discard { mid_line } => match memchr(b'\n', src) {
+                State::LongLine { colon } => match memchr(b'\n', src) {
                     Some(p) => {
-                        let blank = !mid_line && (p == 0 || (p == 1 && src[0] == b'\r'));
+                        let colon = colon || memchr(b':', &src[..p]).is_some();
                         src.advance(p + 1);
-                        if blank {
-                            self.enter_idle();
-                        } else {
-                            self.state = State::Discard { mid_line: false };
-                        }
+                        self.after_long_line(colon);
                     }
                     None => {
-                        // A lone CR at a line start may begin the blank line: keep it.
-                        let maybe_blank = !mid_line && &src[..] == b"\r";
-                        if !maybe_blank && !src.is_empty() {
-                            src.clear();
-                            self.state = State::Discard { mid_line: true };
+                        let colon = colon || memchr(b':', src).is_some();
+                        src.clear();
+                        self.state = State::LongLine { colon };
+                        return Ok(None);
+                    }
+                },
+                State::Discard {
+                    mid_line,
+                    follows,
+                    end_seen,
+                } => match memchr(b'\n', src) {
+                    Some(p) => {
+                        let text = strip_cr(&src[..p]);
+                        if !mid_line && text.is_empty() && (!follows || end_seen) {
+                            src.advance(p + 1);
+                            self.enter_idle();
+                            continue;
+                        }
+                        let end_seen = text.ends_with(END_COMMAND);
+                        src.advance(p + 1);
+                        self.state = State::Discard {
+                            mid_line: false,
+                            follows,
+                            end_seen,
+                        };
+                    }
+                    None => {
+                        // Keep a short tail: a lone CR may begin the blank line, and a
+                        // terminator split across reads must still be recognised.
+                        let keep = END_COMMAND.len() + 1;
+                        if src.len() > keep {
+                            src.advance(src.len() - keep);
+                            self.state = State::Discard {
+                                mid_line: true,
+                                follows,
+                                end_seen,
+                            };
                         }
                         return Ok(None);
                     }
@@ -328,7 +404,7 @@ impl Decoder for AmiCodec {
         let rest = src.split().freeze();
         self.enter_idle();
         match state {
-            State::Discard { .. } => Ok(None),
+            State::Discard { .. } | State::LongLine { .. } => Ok(None),
             State::Start if strip_cr(&rest).starts_with(BANNER_PREFIX) => {
                 let len = strip_cr(&rest).len();
                 Ok(Some(Frame::Banner(rest.slice(..len))))

@@ -4,12 +4,14 @@
 //! [`Event`]s and keeps one TCP session alive.
 
 pub mod action;
+pub mod client;
 pub mod codec;
 pub mod event;
 pub mod message;
 pub mod parser;
 
 pub use action::{Action, ActionError};
+pub use client::{AuthMethod, ClientConfig, ClientEvent, ClientHandle};
 pub use codec::{AmiCodec, AmiError, Frame};
 pub use event::Event;
 pub use message::Message;

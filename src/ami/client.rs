@@ -1,0 +1,665 @@
+//! The AMI client: the only owner of the PBX socket.
+//!
+//! One task connects, logs in (plain or MD5 challenge), resyncs with `CoreShowChannels`, then
+//! reads forever: it frames, parses and pushes every event into an **unbounded** channel and does
+//! nothing slow, because Asterisk drops a client whose socket write blocks for 100 ms
+//! (AMI-FACTS 10). The queue depth is published and logged when it grows past 1k, 10k, 100k...
+//!
+//! Keep-alive is our own `Ping` (AMI-FACTS 11); a missing reply, EOF, an I/O error or a failed
+//! login leads to exactly one WARN with the cause, then a reconnect after an exponential backoff
+//! with jitter, reset once a connection stayed up for `stable_after`. On cancel the client sends
+//! `Logoff` (best effort) and returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::action::{Action, md5_key};
+use super::codec::{AmiCodec, AmiError, DEFAULT_MAX_MESSAGE_BYTES, Frame};
+use super::message::Message;
+use crate::secret::Secret;
+use crate::time::EventTime;
+
+/// How the client proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// `Action: Login` with `Secret:` in clear text (fine on localhost).
+    #[default]
+    Plain,
+    /// `Action: Challenge` then `Login` with `Key: md5(challenge + secret)`.
+    Md5,
+}
+
+/// Everything the client needs; [`ClientConfig::new`] fills in the defaults.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// PBX host name or address.
+    pub host: String,
+    /// AMI port (5038).
+    pub port: u16,
+    /// AMI user (`manager.conf` section).
+    pub username: String,
+    /// The user's secret; never logged.
+    pub secret: Secret,
+    /// Plain or MD5 challenge login.
+    pub auth: AuthMethod,
+    /// How often to send `Ping` (default 20 s).
+    pub ping_interval: Duration,
+    /// How long to wait for the `Pong` (and any other reply) before reconnecting (default 10 s).
+    pub ping_timeout: Duration,
+    /// First reconnect delay (default 1 s).
+    pub backoff_min: Duration,
+    /// Longest reconnect delay (default 30 s).
+    pub backoff_max: Duration,
+    /// A connection that stayed up this long resets the backoff (default 60 s).
+    pub stable_after: Duration,
+    /// Cap on one message (default 64 KiB).
+    pub max_message_bytes: usize,
+    /// TCP connect and banner timeout (default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// A config with the documented defaults.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        username: impl Into<String>,
+        secret: Secret,
+    ) -> Self {
+        ClientConfig {
+            host: host.into(),
+            port,
+            username: username.into(),
+            secret,
+            auth: AuthMethod::Plain,
+            ping_interval: Duration::from_secs(20),
+            ping_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            stable_after: Duration::from_secs(60),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the client reports, in wire order.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// Logged in; `banner` is the first line the PBX sent.
+    Connected {
+        /// E.g. `Asterisk Call Manager/11.0.0`.
+        banner: String,
+    },
+    /// The `CoreShowChannel` items of the resync after every login (may be empty). Events
+    /// received while the list was collected were already sent, in wire order.
+    Channels(Vec<Message>),
+    /// An event (replies to our own actions are not forwarded).
+    Message {
+        /// The event.
+        msg: Message,
+        /// When the socket reader parsed it (for events without `Timestamp`).
+        received_at: EventTime,
+    },
+    /// The connection was lost after `Connected`; a reconnect follows.
+    Disconnected {
+        /// Why, in words.
+        cause: String,
+    },
+}
+
+/// The running client: its event queue, the queue depth and the task.
+pub struct ClientHandle {
+    /// Events in wire order. Receive with [`ClientHandle::recv`] (or decrement `queue_depth`
+    /// yourself) so the published depth stays right.
+    pub events: UnboundedReceiver<ClientEvent>,
+    /// Events queued and not yet received.
+    pub queue_depth: Arc<AtomicUsize>,
+    /// The client task; ends after cancel (or when `events` is dropped).
+    pub task: JoinHandle<()>,
+}
+
+impl ClientHandle {
+    /// Next event; `None` once the client task has ended.
+    pub async fn recv(&mut self) -> Option<ClientEvent> {
+        let ev = self.events.recv().await;
+        if ev.is_some() {
+            self.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        ev
+    }
+}
+
+/// Why one connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// TCP connect failed.
+    #[error("cannot connect to AMI at {addr}: {source}")]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Connect or banner took longer than `connect_timeout`.
+    #[error("AMI at {addr}: no {what} within {after:?}")]
+    Timeout {
+        /// `host:port`.
+        addr: String,
+        /// What we were waiting for.
+        what: &'static str,
+        /// The limit.
+        after: Duration,
+    },
+    /// The first line was not `Asterisk Call Manager/...`.
+    #[error("AMI at {addr} sent no banner (first message: {first})")]
+    NoBanner {
+        /// `host:port`.
+        addr: String,
+        /// What came instead.
+        first: String,
+    },
+    /// Asterisk refused the login.
+    #[error("AMI login as {username:?} refused: {message}")]
+    LoginFailed {
+        /// The user we tried.
+        username: String,
+        /// Asterisk's `Message`, e.g. `Authentication failed`.
+        message: String,
+    },
+    /// An action was answered with an error.
+    #[error("AMI action {action} failed: {message}")]
+    ActionFailed {
+        /// Action name.
+        action: String,
+        /// Asterisk's `Message`.
+        message: String,
+    },
+    /// No reply to an action (or to `Ping`) in time.
+    #[error("no reply to {action} within {after:?}")]
+    NoReply {
+        /// Action name.
+        action: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The PBX closed the connection.
+    #[error("{0}")]
+    Closed(String),
+    /// Socket error.
+    #[error(transparent)]
+    Ami(#[from] AmiError),
+}
+
+/// Starts the client task. It runs until `cancel` fires or `events` is dropped.
+pub fn spawn(cfg: ClientConfig, cancel: CancellationToken) -> ClientHandle {
+    let (tx, rx) = unbounded_channel();
+    let depth = Arc::new(AtomicUsize::new(0));
+    let sink = Sink {
+        tx,
+        depth: depth.clone(),
+        next_warn: FIRST_DEPTH_WARN,
+    };
+    let task = tokio::spawn(run(cfg, cancel, sink));
+    ClientHandle {
+        events: rx,
+        queue_depth: depth,
+        task,
+    }
+}
+
+/// Depth at which the first "queue growing" warning is logged; each next one is 10x.
+pub const FIRST_DEPTH_WARN: usize = 1_000;
+
+/// The sending side of the event queue, with depth accounting.
+struct Sink {
+    tx: UnboundedSender<ClientEvent>,
+    depth: Arc<AtomicUsize>,
+    next_warn: usize,
+}
+
+impl Sink {
+    /// Queues an event; false when the receiver is gone.
+    fn push(&mut self, ev: ClientEvent) -> bool {
+        let depth = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
+        if depth >= self.next_warn {
+            warn!(depth, "AMI event queue is growing: the consumer is behind");
+            self.next_warn = self.next_warn.saturating_mul(10);
+        } else if depth < FIRST_DEPTH_WARN / 2 && self.next_warn > FIRST_DEPTH_WARN {
+            info!(depth, "AMI event queue drained");
+            self.next_warn = FIRST_DEPTH_WARN;
+        }
+        if self.tx.send(ev).is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
+/// Exponential backoff with jitter between `min` and `max`.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    fn next_delay(&mut self) -> Duration {
+        let base = self
+            .min
+            .saturating_mul(2u32.saturating_pow(self.attempt))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1).min(31);
+        // "Equal jitter": half fixed, half random, never under `min`.
+        let half = base / 2;
+        let jitter = half.mul_f64(rand::random_range(0.0..=1.0));
+        (half + jitter).max(self.min).min(self.max)
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// How a session ended without error.
+enum End {
+    /// Cancelled, or nobody listens any more.
+    Stop,
+}
+
+async fn run(cfg: ClientConfig, cancel: CancellationToken, mut sink: Sink) {
+    let mut backoff = Backoff {
+        min: cfg.backoff_min,
+        max: cfg.backoff_max,
+        attempt: 0,
+    };
+    loop {
+        let started = Instant::now();
+        let mut connected = false;
+        let result = session(&cfg, &cancel, &mut sink, &mut connected).await;
+        let (cause, shutdown) = match result {
+            Ok(End::Stop) => return,
+            Err(Failure { error, shutdown }) => (error, shutdown),
+        };
+        if connected
+            && !sink.push(ClientEvent::Disconnected {
+                cause: cause.to_string(),
+            })
+        {
+            return;
+        }
+        if shutdown || (connected && started.elapsed() >= cfg.stable_after) {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        if connected {
+            warn!(cause = %cause, retry_in = ?delay, "AMI connection lost, reconnecting");
+        } else {
+            warn!(cause = %cause, retry_in = ?delay, "AMI connection failed, retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// An error plus whether the PBX announced its shutdown before it.
+struct Failure {
+    error: ClientError,
+    shutdown: bool,
+}
+
+/// The codec for a live socket: a message cut by a lost connection is dropped, not delivered.
+struct LiveCodec(AmiCodec);
+
+impl Decoder for LiveCodec {
+    type Item = Frame;
+    type Error = AmiError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        self.0.decode(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        let frame = self.0.decode(src)?;
+        if frame.is_none() && !src.is_empty() {
+            debug!(
+                bytes = src.len(),
+                "dropping a message cut by the end of the connection"
+            );
+            src.clear();
+        }
+        Ok(frame)
+    }
+}
+
+/// One connected session, between connect and loss.
+struct Conn<'a> {
+    reader: FramedRead<OwnedReadHalf, LiveCodec>,
+    writer: FramedWrite<OwnedWriteHalf, AmiCodec>,
+    sink: &'a mut Sink,
+    reply_timeout: Duration,
+    shutdown_seen: bool,
+    closed_by_consumer: bool,
+}
+
+impl Conn<'_> {
+    async fn send(&mut self, action: &Action) -> Result<(), ClientError> {
+        debug!(action = action.name(), id = action.action_id(), "AMI send");
+        self.writer.send(action).await?;
+        Ok(())
+    }
+
+    /// The next message, or an error when the connection ends or stays silent too long.
+    async fn read(&mut self) -> Result<Message, ClientError> {
+        loop {
+            let next = tokio::time::timeout(self.reply_timeout, self.reader.next()).await;
+            match next {
+                Err(_) => {
+                    return Err(ClientError::NoReply {
+                        action: "pending action".into(),
+                        after: self.reply_timeout,
+                    });
+                }
+                Ok(None) => return Err(self.closed()),
+                Ok(Some(Err(e))) => return Err(e.into()),
+                Ok(Some(Ok(Frame::Banner(_)))) => continue,
+                Ok(Some(Ok(Frame::Message(m)))) => return Ok(m),
+            }
+        }
+    }
+
+    fn closed(&self) -> ClientError {
+        ClientError::Closed(if self.shutdown_seen {
+            "PBX shut down (Event: Shutdown) and closed the connection".into()
+        } else {
+            "PBX closed the connection".into()
+        })
+    }
+
+    /// Forwards anything that is not a reply to us; events go to the queue.
+    fn dispatch(&mut self, msg: Message) {
+        if msg.event_name().is_some() {
+            if msg.event_name() == Some(b"Shutdown") {
+                info!(
+                    shutdown = %msg.get_str("Shutdown").unwrap_or_default(),
+                    restart = %msg.get_str("Restart").unwrap_or_default(),
+                    "PBX is shutting down"
+                );
+                self.shutdown_seen = true;
+            }
+            let ev = ClientEvent::Message {
+                msg,
+                received_at: EventTime::now(),
+            };
+            if !self.sink.push(ev) {
+                self.closed_by_consumer = true;
+            }
+        } else if msg.response() == Some(b"Error") {
+            warn!(message = %msg.get_str("Message").unwrap_or_default(), "AMI error reply to no pending action");
+        } else {
+            debug!(?msg, "AMI reply to no pending action");
+        }
+    }
+
+    /// Sends `action` and returns its reply; other messages are dispatched meanwhile.
+    async fn request(&mut self, action: &Action) -> Result<Message, ClientError> {
+        self.send(action).await?;
+        loop {
+            let m = self.read().await.map_err(|e| match e {
+                ClientError::NoReply { after, .. } => ClientError::NoReply {
+                    action: action.name().to_owned(),
+                    after,
+                },
+                e => e,
+            })?;
+            if m.response().is_some() && m.get("ActionID") == Some(action.action_id().as_bytes()) {
+                return Ok(m);
+            }
+            self.dispatch(m);
+        }
+    }
+
+    /// Sends a list action and collects its items (the events carrying its ActionID) up to
+    /// `EventList: Complete`. Other messages are dispatched meanwhile, in wire order.
+    async fn collect_list(&mut self, action: &Action) -> Result<Vec<Message>, ClientError> {
+        let reply = self.request(action).await?;
+        if reply.response() != Some(b"Success") {
+            return Err(ClientError::ActionFailed {
+                action: action.name().to_owned(),
+                message: reply.get_str("Message").unwrap_or_default().into_owned(),
+            });
+        }
+        let starts_list = reply
+            .get("EventList")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"start"));
+        if !starts_list {
+            return Ok(Vec::new());
+        }
+        let id = action.action_id().as_bytes();
+        let mut items = Vec::new();
+        loop {
+            let m = self.read().await?;
+            if m.event_name().is_some() && m.get("ActionID") == Some(id) {
+                if m.get("EventList")
+                    .is_some_and(|v| v.eq_ignore_ascii_case(b"Complete"))
+                {
+                    return Ok(items);
+                }
+                items.push(m);
+            } else {
+                self.dispatch(m);
+            }
+        }
+    }
+
+    async fn login(&mut self, cfg: &ClientConfig) -> Result<(), ClientError> {
+        let login = match cfg.auth {
+            AuthMethod::Plain => Action::login(&cfg.username, &cfg.secret),
+            AuthMethod::Md5 => {
+                let challenge = Action::challenge();
+                let reply = self.request(&challenge).await?;
+                let Some(ch) = reply.get_str("Challenge").filter(|c| !c.is_empty()) else {
+                    return Err(ClientError::ActionFailed {
+                        action: "Challenge".into(),
+                        message: reply.get_str("Message").unwrap_or_default().into_owned(),
+                    });
+                };
+                Action::login_md5(&cfg.username, &md5_key(&ch, &cfg.secret))
+            }
+        };
+        let reply = self.request(&login).await?;
+        if reply.response() != Some(b"Success") {
+            return Err(ClientError::LoginFailed {
+                username: cfg.username.clone(),
+                message: reply.get_str("Message").unwrap_or_default().into_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn session(
+    cfg: &ClientConfig,
+    cancel: &CancellationToken,
+    sink: &mut Sink,
+    connected: &mut bool,
+) -> Result<End, Failure> {
+    let fail = |error| Failure {
+        error,
+        shutdown: false,
+    };
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let connect = tokio::time::timeout(
+        cfg.connect_timeout,
+        TcpStream::connect((cfg.host.as_str(), cfg.port)),
+    );
+    let connect = tokio::select! {
+        r = connect => r,
+        _ = cancel.cancelled() => return Ok(End::Stop),
+    };
+    let stream = match connect {
+        Err(_) => {
+            return Err(fail(ClientError::Timeout {
+                addr,
+                what: "TCP connection",
+                after: cfg.connect_timeout,
+            }));
+        }
+        Ok(Err(source)) => return Err(fail(ClientError::Connect { addr, source })),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    let mut conn = Conn {
+        reader: FramedRead::with_capacity(
+            r,
+            LiveCodec(AmiCodec::with_max_message_bytes(cfg.max_message_bytes)),
+            64 * 1024,
+        ),
+        writer: FramedWrite::new(w, AmiCodec::new()),
+        sink,
+        reply_timeout: cfg.ping_timeout,
+        shutdown_seen: false,
+        closed_by_consumer: false,
+    };
+    let first = tokio::time::timeout(cfg.connect_timeout, conn.reader.next());
+    let first = tokio::select! {
+        r = first => r,
+        _ = cancel.cancelled() => return Ok(End::Stop),
+    };
+    let banner = match first {
+        Err(_) => {
+            return Err(fail(ClientError::Timeout {
+                addr,
+                what: "banner",
+                after: cfg.connect_timeout,
+            }));
+        }
+        Ok(None) => return Err(fail(conn.closed())),
+        Ok(Some(Err(e))) => return Err(fail(e.into())),
+        Ok(Some(Ok(Frame::Banner(b)))) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(Some(Ok(Frame::Message(m)))) => {
+            return Err(fail(ClientError::NoBanner {
+                addr,
+                first: m.to_string().replace('\n', " "),
+            }));
+        }
+    };
+    debug!(%banner, "AMI banner");
+    let result = logged_in(&mut conn, cfg, cancel, banner, connected).await;
+    let shutdown = conn.shutdown_seen;
+    if conn.closed_by_consumer {
+        return Ok(End::Stop);
+    }
+    result.map_err(|error| Failure { error, shutdown })
+}
+
+async fn logged_in(
+    conn: &mut Conn<'_>,
+    cfg: &ClientConfig,
+    cancel: &CancellationToken,
+    banner: String,
+    connected: &mut bool,
+) -> Result<End, ClientError> {
+    let setup = async {
+        conn.login(cfg).await?;
+        info!(%banner, user = %cfg.username, "AMI logged in");
+        *connected = true;
+        if !conn.sink.push(ClientEvent::Connected { banner }) {
+            return Ok::<bool, ClientError>(false);
+        }
+        let channels = conn.collect_list(&Action::core_show_channels()).await?;
+        Ok(conn.sink.push(ClientEvent::Channels(channels)) && !conn.closed_by_consumer)
+    };
+    let go_on = tokio::select! {
+        r = setup => r?,
+        _ = cancel.cancelled() => false,
+    };
+    if !go_on {
+        return Ok(End::Stop);
+    }
+
+    let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut pending: Option<(String, Instant)> = None;
+    loop {
+        let deadline = pending.as_ref().map(|p| p.1);
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                let logoff = Action::logoff();
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.send(&logoff)).await;
+                return Ok(End::Stop);
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                return Err(ClientError::NoReply { action: "Ping".into(), after: cfg.ping_timeout });
+            }
+            _ = ping.tick() => {
+                if pending.is_none() {
+                    let action = Action::ping();
+                    conn.send(&action).await?;
+                    pending = Some((action.action_id().to_owned(), Instant::now() + cfg.ping_timeout));
+                }
+            }
+            next = conn.reader.next() => match next {
+                None => return Err(conn.closed()),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Frame::Banner(_))) => {}
+                Some(Ok(Frame::Message(m))) => {
+                    let is_pong = m.response().is_some()
+                        && pending.as_ref().is_some_and(|(id, _)| m.get("ActionID") == Some(id.as_bytes()));
+                    if is_pong {
+                        pending = None;
+                    } else {
+                        conn.dispatch(m);
+                        if conn.closed_by_consumer {
+                            return Ok(End::Stop);
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_within_bounds_and_resets() {
+        let mut b = Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            attempt: 0,
+        };
+        let delays: Vec<_> = (0..10).map(|_| b.next_delay()).collect();
+        for (i, d) in delays.iter().enumerate() {
+            let base = Duration::from_secs(1 << i.min(5)).min(Duration::from_secs(30));
+            assert!(
+                *d >= Duration::from_secs(1) && *d <= base,
+                "attempt {i}: {d:?}"
+            );
+            assert!(*d >= base / 2, "attempt {i}: {d:?}");
+        }
+        assert!(delays[9] >= Duration::from_secs(15));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_secs(1));
+    }
+}
