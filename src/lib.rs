@@ -18,6 +18,7 @@ pub mod callbacks;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod output;
 pub mod pipeline;
 pub mod replay;
 pub mod secret;
