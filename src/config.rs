@@ -780,6 +780,14 @@ pub fn check_config(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Ex
             let _ = writeln!(out, "{}", cfg.summary());
             ExitCode::SUCCESS
         }
+        Err(e @ (ConfigError::Invalid { .. } | ConfigError::SecretFile { .. })) => {
+            let _ = writeln!(
+                err,
+                "missedcalld: invalid configuration: {}: {e}",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
         Err(e) => {
             let _ = writeln!(err, "missedcalld: invalid configuration: {e}");
             ExitCode::from(1)
