@@ -1,0 +1,167 @@
+//! Hand-built finished calls and a temp-file store for the store/callback tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::DateTime;
+use missedcalld::calls::outcome::{
+    AgentAttempt, AttemptOutcome, Direction, FinishedCall, LossReason, MissDetails,
+};
+use missedcalld::store::{Store, StoreSettings};
+use missedcalld::time::EventTime;
+
+/// Parses an RFC 3339 test time.
+pub fn at(s: &str) -> EventTime {
+    EventTime::from_utc(&DateTime::parse_from_rfc3339(s).expect("test time"))
+}
+
+/// An inbound call nobody answered: rang `agents` for 10 s each, then the caller hung up.
+pub fn missed(
+    linkedid: &str,
+    number: &str,
+    ended: &str,
+    wait: f64,
+    agents: &[&str],
+) -> FinishedCall {
+    let ended_at = at(ended);
+    let started_at = EventTime(ended_at.0 - (wait * 1e6) as i64);
+    FinishedCall {
+        linkedid: linkedid.into(),
+        direction: Direction::Inbound,
+        number: number.into(),
+        name: Some("Client".into()),
+        withheld: false,
+        did: Some("74951234567".into()),
+        queue: Some("sales".into()),
+        started_at,
+        ended_at,
+        wait_seconds: wait,
+        answered: false,
+        agent: None,
+        talk_seconds: 0.0,
+        attempts: agents
+            .iter()
+            .map(|a| AgentAttempt {
+                agent: (*a).into(),
+                ring_start: started_at.plus_secs(2),
+                ring_seconds: 10.0,
+                outcome: AttemptOutcome::CallerHungUp,
+            })
+            .collect(),
+        missed: Some(MissDetails {
+            loss_reason: if agents.is_empty() {
+                LossReason::Ivr
+            } else {
+                LossReason::Ringing
+            },
+            voicemail: false,
+        }),
+        gap: false,
+    }
+}
+
+/// An inbound call answered by `agent` after 5 s, with `talk` seconds of conversation.
+pub fn inbound_answered(
+    linkedid: &str,
+    number: &str,
+    agent: &str,
+    ended: &str,
+    talk: f64,
+) -> FinishedCall {
+    let ended_at = at(ended);
+    let started_at = EventTime(ended_at.0 - ((talk + 5.0) * 1e6) as i64);
+    FinishedCall {
+        linkedid: linkedid.into(),
+        direction: Direction::Inbound,
+        number: number.into(),
+        name: None,
+        withheld: false,
+        did: Some("74951234567".into()),
+        queue: Some("sales".into()),
+        started_at,
+        ended_at,
+        wait_seconds: 5.0,
+        answered: true,
+        agent: Some(agent.into()),
+        talk_seconds: talk,
+        attempts: vec![AgentAttempt {
+            agent: agent.into(),
+            ring_start: started_at.plus_secs(1),
+            ring_seconds: 4.0,
+            outcome: AttemptOutcome::Answered,
+        }],
+        missed: None,
+        gap: false,
+    }
+}
+
+/// An outbound call by `agent` to `number`; answered calls talk `talk` seconds before `ended`.
+pub fn outbound(
+    linkedid: &str,
+    number: &str,
+    agent: &str,
+    ended: &str,
+    answered: bool,
+    talk: f64,
+) -> FinishedCall {
+    let ended_at = at(ended);
+    let started_at = EventTime(ended_at.0 - ((talk + 8.0) * 1e6) as i64);
+    FinishedCall {
+        linkedid: linkedid.into(),
+        direction: Direction::Outbound,
+        number: number.into(),
+        name: None,
+        withheld: false,
+        did: None,
+        queue: None,
+        started_at,
+        ended_at,
+        wait_seconds: 8.0,
+        answered,
+        agent: Some(agent.into()),
+        talk_seconds: if answered { talk } else { 0.0 },
+        attempts: Vec::new(),
+        missed: None,
+        gap: false,
+    }
+}
+
+/// A fresh database path in a temp dir (kept alive by the returned guard).
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("missedcalld.sqlite");
+    (dir, path)
+}
+
+/// Default settings (UTC, Mon-Fri 09:00-18:00, SLA 10 min) with quick batching.
+pub fn settings(path: &Path) -> StoreSettings {
+    let mut s = StoreSettings::new(path);
+    s.batch_max_delay = Duration::from_millis(20);
+    s
+}
+
+/// Opens a store with default settings.
+pub fn open(path: &Path) -> Store {
+    Store::open(settings(path)).expect("open store")
+}
+
+/// Records all calls, then closes the store (everything committed).
+pub fn record_all(path: &Path, calls: &[FinishedCall]) {
+    let store = open(path);
+    for c in calls {
+        store.record(c.clone()).expect("record");
+    }
+    store.close().expect("close");
+}
+
+/// A plain read-write connection for assertions.
+pub fn conn(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("open for checks")
+}
+
+/// `SELECT count(*) FROM table`.
+pub fn count(c: &rusqlite::Connection, table: &str) -> i64 {
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
