@@ -273,6 +273,17 @@ impl<'a> Fields<'a> {
                 11 if is!(b"DestChannel") => f.dest_channel = value,
                 11 if is!(b"Destination") && f.dest_channel.is_empty() => f.dest_channel = value,
                 11 if is!(b"Bridgestate") => f.bridge_state = value,
+                // Asterisk before 12 sends `Extension` where later versions send `Exten`.
+                9 if is!(b"Extension") && f.chan.exten.is_empty() => f.chan.exten = value,
+                // Asterisk 1.8/11 `AgentCalled`: caller, member channel and interface.
+                14 if is!(b"ChannelCalling") && f.chan.channel.is_empty() => {
+                    f.chan.channel = value;
+                    f.has_channel = true;
+                }
+                18 if is!(b"DestinationChannel") && f.dest_channel.is_empty() => {
+                    f.dest_channel = value
+                }
+                11 if is!(b"AgentCalled") && f.interface.is_empty() => f.interface = value,
                 12 if is!(b"CallerIDName") => f.chan.caller_id_name = value,
                 12 if is!(b"ChannelState") => f.chan_state = value,
                 12 if is!(b"DestUniqueid") => f.dest_uniqueid = value,

@@ -32,15 +32,34 @@ pub fn agent_from_channel(name: &str) -> String {
     id.to_string()
 }
 
-/// For `Local/x@ctx-0001;1` gives `Local/x@ctx-0001;2` and the other way round.
-pub fn local_partner(name: &str) -> Option<String> {
-    if !name.starts_with("Local/") {
-        return None;
+/// A channel id inside the tracker: a fixed-seed 64-bit hash of the `Uniqueid` (0 = none).
+///
+/// Hashing keeps per-channel state small (no heap copy of the id) and lookups cheap; with
+/// 64 bits, two live channels colliding is out of reach in practice.
+pub type ChanId = u64;
+
+/// Hashes a `Uniqueid`/`Linkedid` (or any name) to a [`ChanId`]; empty input gives 0.
+pub fn chan_id(raw: &[u8]) -> ChanId {
+    use std::hash::BuildHasher;
+    if raw.is_empty() {
+        return 0;
     }
-    if let Some(base) = name.strip_suffix(";1") {
-        Some(format!("{base};2"))
-    } else {
-        name.strip_suffix(";2").map(|base| format!("{base};1"))
+    foldhash::quality::FixedState::with_seed(ID_SEED)
+        .hash_one(raw)
+        .max(1)
+}
+
+const ID_SEED: u64 = 0x6d69_7373_6564_6361;
+
+/// The id shared by both halves of a Local channel (`Local/x@ctx-0001;1` and `;2`); 0 for
+/// other channels.
+pub fn local_pair_id(name: &[u8]) -> ChanId {
+    if !name.starts_with(b"Local/") {
+        return 0;
+    }
+    match name {
+        [base @ .., b';', b'1' | b'2'] => chan_id(base),
+        _ => 0,
     }
 }
 
@@ -92,16 +111,14 @@ mod tests {
     }
 
     #[test]
-    fn local_partners() {
-        assert_eq!(
-            local_partner("Local/101@agents-0000000e;1").as_deref(),
-            Some("Local/101@agents-0000000e;2")
-        );
-        assert_eq!(
-            local_partner("Local/101@agents-0000000e;2").as_deref(),
-            Some("Local/101@agents-0000000e;1")
-        );
-        assert_eq!(local_partner("PJSIP/101-0001"), None);
+    fn local_halves_share_a_pair_id() {
+        let one = local_pair_id(b"Local/101@agents-0000000e;1");
+        assert_ne!(one, 0);
+        assert_eq!(one, local_pair_id(b"Local/101@agents-0000000e;2"));
+        assert_ne!(one, local_pair_id(b"Local/101@agents-0000000f;2"));
+        assert_eq!(local_pair_id(b"PJSIP/101-0001"), 0);
+        assert_eq!(chan_id(b""), 0);
+        assert_ne!(chan_id(b"1700000000.1"), chan_id(b"1700000000.2"));
     }
 
     #[test]

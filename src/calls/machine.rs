@@ -8,7 +8,9 @@
 //! `Finished` (sticky) and the outcome is emitted; the call lives on only until its last
 //! channel is gone.
 
-use super::channel::{agent_from_channel, bare_variable, is_number, is_withheld, local_partner};
+use super::channel::{
+    ChanId, agent_from_channel, bare_variable, chan_id, is_number, is_withheld, local_pair_id,
+};
 use super::config::TrackerConfig;
 use super::outcome::{
     AgentAttempt, AttemptOutcome, Direction, FinishedCall, LossReason, MissDetails,
@@ -20,11 +22,10 @@ use crate::time::EventTime;
 /// A channel that belongs to the call and has not hung up yet.
 #[derive(Debug)]
 struct Chan {
-    uniqueid: Box<[u8]>,
-    name: Box<str>,
+    id: ChanId,
+    /// Shared by the two halves of a Local channel (0 for other channels).
+    pair: ChanId,
     first_at: EventTime,
-    /// Ran `VoiceMail`/`Record`: if it "answered", no human did.
-    voicemail: bool,
 }
 
 /// How a dial leg ended (first `DialEnd` wins: queues send a second `CANCEL`).
@@ -52,8 +53,8 @@ impl LegEnd {
 /// One agent rung for an inbound call.
 #[derive(Debug)]
 struct Attempt {
-    agent: String,
-    dest_uniqueid: Box<[u8]>,
+    agent: Box<str>,
+    dest: ChanId,
     start: EventTime,
     end: Option<(EventTime, LegEnd)>,
 }
@@ -78,17 +79,18 @@ enum Stage {
     Voicemail,
     /// Connected to a human (sticky).
     Answered {
-        agent: String,
+        agent: Box<str>,
         at: EventTime,
-        /// The answering leg, checked at the end for a voicemail "answer".
-        via: Box<[u8]>,
+        /// The answering leg and its Local pair, checked at the end for a voicemail "answer".
+        via: ChanId,
+        via_pair: ChanId,
     },
 }
 
 /// The inbound call as seen from its caller's channel.
 #[derive(Debug)]
 struct Inbound {
-    caller: Box<[u8]>,
+    caller: ChanId,
     caller_first_at: EventTime,
     number: String,
     name: Option<String>,
@@ -108,10 +110,10 @@ struct Inbound {
 /// An extension calling an external number.
 #[derive(Debug)]
 struct Outbound {
-    channel: Box<[u8]>,
+    channel: ChanId,
     first_at: EventTime,
     number: String,
-    agent: Option<String>,
+    agent: Option<Box<str>>,
     dialled: bool,
     answered_at: Option<EventTime>,
 }
@@ -131,6 +133,8 @@ enum Kind {
 pub struct Call {
     linkedid: Box<str>,
     channels: Vec<Chan>,
+    /// Channels (and Local pairs) that ran `VoiceMail`/`Record`: if one "answered", no human did.
+    voicemail_legs: Vec<ChanId>,
     kind: Kind,
     first_at: EventTime,
     last_at: EventTime,
@@ -152,6 +156,7 @@ impl Call {
         Call {
             linkedid: String::from_utf8_lossy(linkedid).into(),
             channels: Vec::new(),
+            voicemail_legs: Vec::new(),
             kind: Kind::Unclassified,
             first_at: at,
             last_at: at,
@@ -174,8 +179,17 @@ impl Call {
     }
 
     /// Ids of the channels still up.
-    pub fn channel_ids(&self) -> impl Iterator<Item = &[u8]> {
-        self.channels.iter().map(|c| &*c.uniqueid)
+    pub fn channel_ids(&self) -> impl Iterator<Item = ChanId> + '_ {
+        self.channels.iter().map(|c| c.id)
+    }
+
+    /// The channel that carries the call's outcome (inbound caller, outbound extension).
+    pub fn principal(&self) -> Option<ChanId> {
+        match &self.kind {
+            Kind::Inbound(inb) => Some(inb.caller),
+            Kind::Outbound(out) => Some(out.channel),
+            _ => None,
+        }
     }
 
     /// The call's key.
@@ -183,20 +197,19 @@ impl Call {
         &self.linkedid
     }
 
-    fn chan_pos(&self, uniqueid: &[u8]) -> Option<usize> {
-        self.channels.iter().position(|c| &*c.uniqueid == uniqueid)
+    fn chan_pos(&self, id: ChanId) -> Option<usize> {
+        self.channels.iter().position(|c| c.id == id)
     }
 
     /// Adds a channel if it is new to the call; true when it was added.
-    pub fn add_channel(&mut self, uniqueid: &[u8], name: &[u8], at: EventTime) -> bool {
-        if uniqueid.is_empty() || self.chan_pos(uniqueid).is_some() {
+    pub fn add_channel(&mut self, id: ChanId, name: &[u8], at: EventTime) -> bool {
+        if id == 0 || self.chan_pos(id).is_some() {
             return false;
         }
         self.channels.push(Chan {
-            uniqueid: uniqueid.into(),
-            name: String::from_utf8_lossy(name).into(),
+            id,
+            pair: local_pair_id(name),
             first_at: at,
-            voicemail: false,
         });
         true
     }
@@ -205,7 +218,7 @@ impl Call {
     /// dialled channel had no `Linkedid` to join by).
     pub fn absorb(&mut self, other: Call) {
         for c in other.channels {
-            if self.chan_pos(&c.uniqueid).is_none() {
+            if self.chan_pos(c.id).is_none() {
                 self.channels.push(c);
             }
         }
@@ -225,10 +238,11 @@ impl Call {
         cfg: &TrackerConfig,
     ) -> Option<FinishedCall> {
         self.last_at = self.last_at.max(at);
+        let uid = ev.channel().map_or(0, |c| chan_id(c.uniqueid));
         if let Some(c) = ev.channel() {
-            self.add_channel(c.uniqueid, c.channel, at);
+            self.add_channel(uid, c.channel, at);
             if let Kind::Inbound(inb) = &mut self.kind
-                && c.uniqueid == &*inb.caller
+                && uid == inb.caller
             {
                 inb.update_caller_id(c);
             }
@@ -239,7 +253,7 @@ impl Call {
                 if matches!(self.kind, Kind::Unclassified)
                     && cfg.is_trunk_channel(&String::from_utf8_lossy(c.channel))
                 {
-                    self.become_inbound(&c, at);
+                    self.become_inbound(&c, uid, at);
                 }
                 None
             }
@@ -253,25 +267,27 @@ impl Call {
                     return None;
                 }
                 if is_voicemail_app(application)
-                    && let Some(p) = self.chan_pos(chan.uniqueid)
+                    && let Some(p) = self.chan_pos(uid)
                 {
-                    self.channels[p].voicemail = true;
+                    let pair = self.channels[p].pair;
+                    self.voicemail_legs.push(uid);
+                    if pair != 0 {
+                        self.voicemail_legs.push(pair);
+                    }
                 }
-                self.classify(&chan, cfg, at);
+                self.classify(&chan, uid, cfg, at);
                 if let Kind::Inbound(inb) = &mut self.kind
-                    && chan.uniqueid == &*inb.caller
+                    && uid == inb.caller
                 {
                     inb.on_application(&chan, application, app_data, cfg, at);
                 }
                 None
             }
             Event::VarSet {
-                chan,
-                variable,
-                value,
+                variable, value, ..
             } => {
                 if let Kind::Inbound(inb) = &mut self.kind
-                    && chan.uniqueid == &*inb.caller
+                    && uid == inb.caller
                 {
                     inb.on_variable(variable, value, cfg);
                 }
@@ -279,24 +295,23 @@ impl Call {
             }
             // Agent legs.
             Event::AgentCalled {
-                chan,
                 dest,
                 member,
                 interface,
                 ..
             } => {
-                if let Some(inb) = self.inbound_caller(&chan) {
+                if let Some(inb) = self.inbound_caller(uid) {
                     let agent = agent_name(member, interface, dest.channel);
                     inb.begin_attempt(agent, &dest, at);
                 }
                 None
             }
             Event::DialBegin {
-                chan: Some(chan),
+                chan: Some(_),
                 dest,
             } => {
-                if let Some(inb) = self.inbound_caller(&chan) {
-                    let agent = agent_from_channel(&String::from_utf8_lossy(dest.channel));
+                if let Some(inb) = self.inbound_caller(uid) {
+                    let agent = agent_from_channel(&String::from_utf8_lossy(dest.channel)).into();
                     if !matches!(inb.stage, Stage::Answered { .. } | Stage::Queue) {
                         inb.stage = Stage::Dialing;
                         inb.routed = Some(Routed::Dial);
@@ -304,28 +319,36 @@ impl Call {
                     }
                     inb.begin_attempt(agent, &dest, at);
                 } else if let Kind::Outbound(out) = &mut self.kind
-                    && chan.uniqueid == &*out.channel
+                    && uid == out.channel
                 {
                     out.dialled = true;
                 }
                 None
             }
             Event::DialEnd {
-                chan: Some(chan),
+                chan: Some(_),
                 dest,
                 status,
             } => {
                 let end = LegEnd::from_status(status);
-                if let Some(inb) = self.inbound_caller(&chan) {
+                if let Some(inb) = self.inbound_caller(uid) {
                     inb.end_attempt(&dest, end, at);
                     if end == LegEnd::Answer && !dest.uniqueid.is_empty() {
-                        let agent = inb
-                            .attempt_agent(dest.uniqueid)
-                            .unwrap_or_else(|| text(dest.channel));
-                        inb.answer(agent, dest.uniqueid, at);
+                        let dest_id = chan_id(dest.uniqueid);
+                        let agent = inb.attempt_agent(dest_id).unwrap_or_else(|| {
+                            agent_from_channel(&String::from_utf8_lossy(dest.channel)).into()
+                        });
+                        let pair = self
+                            .channels
+                            .iter()
+                            .find(|c| c.id == dest_id)
+                            .map_or(0, |c| c.pair);
+                        if let Kind::Inbound(inb) = &mut self.kind {
+                            inb.answer(agent, dest_id, pair, at);
+                        }
                     }
                 } else if let Kind::Outbound(out) = &mut self.kind
-                    && chan.uniqueid == &*out.channel
+                    && uid == out.channel
                     && end == LegEnd::Answer
                     && out.answered_at.is_none()
                 {
@@ -333,29 +356,36 @@ impl Call {
                 }
                 None
             }
-            Event::AgentRingNoAnswer { chan, dest, .. } => {
-                if let Some(inb) = self.inbound_caller(&chan) {
+            Event::AgentRingNoAnswer { dest, .. } => {
+                if let Some(inb) = self.inbound_caller(uid) {
                     inb.end_attempt(&dest, LegEnd::NoAnswer, at);
                 }
                 None
             }
             Event::AgentConnect {
-                chan,
                 dest,
                 member,
                 interface,
                 ..
             } => {
-                if let Some(inb) = self.inbound_caller(&chan) {
+                if let Some(inb) = self.inbound_caller(uid) {
                     let agent = agent_name(member, interface, dest.channel);
                     inb.end_attempt(&dest, LegEnd::Answer, at);
-                    inb.answer(agent, dest.uniqueid, at);
+                    let dest_id = chan_id(dest.uniqueid);
+                    let pair = self
+                        .channels
+                        .iter()
+                        .find(|c| c.id == dest_id)
+                        .map_or(0, |c| c.pair);
+                    if let Kind::Inbound(inb) = &mut self.kind {
+                        inb.answer(agent, dest_id, pair, at);
+                    }
                 }
                 None
             }
             // Queue membership of the caller.
-            Event::QueueCallerJoin { chan, queue } => {
-                if let Some(inb) = self.inbound_caller(&chan) {
+            Event::QueueCallerJoin { queue, .. } => {
+                if let Some(inb) = self.inbound_caller(uid) {
                     inb.enter_queue(queue);
                 }
                 None
@@ -366,21 +396,22 @@ impl Call {
                 uniqueid2,
             } => {
                 if let Kind::Inbound(inb) = &mut self.kind {
-                    let other = if uniqueid1 == &*inb.caller {
-                        uniqueid2
-                    } else if uniqueid2 == &*inb.caller {
-                        uniqueid1
+                    let (one, two) = (chan_id(uniqueid1), chan_id(uniqueid2));
+                    let other = if one == inb.caller {
+                        two
+                    } else if two == inb.caller {
+                        one
                     } else {
                         return None;
                     };
                     if let Some(agent) = inb.attempt_agent(other) {
-                        inb.answer(agent, other, at);
+                        inb.answer(agent, other, 0, at);
                     }
                 }
                 None
             }
-            Event::HangupRequest(chan) => {
-                if let Some(inb) = self.inbound_caller(&chan)
+            Event::HangupRequest(_) => {
+                if let Some(inb) = self.inbound_caller(uid)
                     && inb.hangup_requested.is_none()
                 {
                     let ringing = inb.attempts.iter().any(|a| a.end.is_none());
@@ -388,25 +419,25 @@ impl Call {
                 }
                 None
             }
-            Event::Hangup { chan, .. } => self.on_hangup(chan.uniqueid, at),
+            Event::Hangup { .. } => self.on_hangup(uid, at),
             _ => None,
         }
     }
 
-    fn inbound_caller(&mut self, chan: &ChannelInfo<'_>) -> Option<&mut Inbound> {
+    fn inbound_caller(&mut self, uid: ChanId) -> Option<&mut Inbound> {
         match &mut self.kind {
-            Kind::Inbound(inb) if chan.uniqueid == &*inb.caller => Some(inb),
+            Kind::Inbound(inb) if uid == inb.caller => Some(inb),
             _ => None,
         }
     }
 
-    fn become_inbound(&mut self, chan: &ChannelInfo<'_>, at: EventTime) {
+    fn become_inbound(&mut self, chan: &ChannelInfo<'_>, uid: ChanId, at: EventTime) {
         let caller_first_at = self
-            .chan_pos(chan.uniqueid)
+            .chan_pos(uid)
             .map(|p| self.channels[p].first_at)
             .unwrap_or(at);
         let mut inb = Inbound {
-            caller: chan.uniqueid.into(),
+            caller: uid,
             caller_first_at,
             number: String::new(),
             name: None,
@@ -425,7 +456,13 @@ impl Call {
     }
 
     /// Decides inbound/outbound from the first real dialplan step of a channel.
-    fn classify(&mut self, chan: &ChannelInfo<'_>, cfg: &TrackerConfig, at: EventTime) {
+    fn classify(
+        &mut self,
+        chan: &ChannelInfo<'_>,
+        uid: ChanId,
+        cfg: &TrackerConfig,
+        at: EventTime,
+    ) {
         let reclassifiable = match &self.kind {
             Kind::Unclassified => true,
             // An "outbound" guess that never dialled yields to a real inbound entry.
@@ -437,7 +474,7 @@ impl Call {
         }
         let context = String::from_utf8_lossy(chan.context);
         if cfg.is_inbound_context(&context) {
-            self.become_inbound(chan, at);
+            self.become_inbound(chan, uid, at);
             return;
         }
         if !matches!(self.kind, Kind::Unclassified) {
@@ -448,17 +485,18 @@ impl Call {
         let external = is_number(&exten) && digits > cfg.internal_max_length;
         if external || (cfg.is_outbound_context(&context) && is_number(&exten)) {
             let first_at = self
-                .chan_pos(chan.uniqueid)
+                .chan_pos(uid)
                 .map(|p| self.channels[p].first_at)
                 .unwrap_or(at);
             let cid = String::from_utf8_lossy(chan.caller_id_num);
-            let agent = if is_number(&cid) && cid.len() <= cfg.internal_max_length {
-                Some(cid.into_owned())
+            let agent: Box<str> = if is_number(&cid) && cid.len() <= cfg.internal_max_length {
+                cid.into()
             } else {
-                Some(agent_from_channel(&String::from_utf8_lossy(chan.channel)))
+                agent_from_channel(&String::from_utf8_lossy(chan.channel)).into()
             };
+            let agent = Some(agent);
             self.kind = Kind::Outbound(Box::new(Outbound {
-                channel: chan.uniqueid.into(),
+                channel: uid,
                 first_at,
                 number: exten.into_owned(),
                 agent,
@@ -468,13 +506,13 @@ impl Call {
         }
     }
 
-    fn on_hangup(&mut self, uniqueid: &[u8], at: EventTime) -> Option<FinishedCall> {
+    fn on_hangup(&mut self, uid: ChanId, at: EventTime) -> Option<FinishedCall> {
         let finished = match &self.kind {
-            Kind::Inbound(inb) if uniqueid == &*inb.caller => self.finish(at, false),
-            Kind::Outbound(out) if uniqueid == &*out.channel => self.finish(at, false),
+            Kind::Inbound(inb) if uid == inb.caller => self.finish(at, false),
+            Kind::Outbound(out) if uid == out.channel => self.finish(at, false),
             _ => None,
         };
-        if let Some(p) = self.chan_pos(uniqueid) {
+        if let Some(p) = self.chan_pos(uid) {
             self.channels.swap_remove(p);
         }
         finished
@@ -485,7 +523,9 @@ impl Call {
     pub fn finish(&mut self, at: EventTime, gap: bool) -> Option<FinishedCall> {
         let kind = std::mem::replace(&mut self.kind, Kind::Finished);
         match kind {
-            Kind::Inbound(inb) => Some(inb.into_finished(&self.linkedid, &self.channels, at, gap)),
+            Kind::Inbound(inb) => {
+                Some(inb.into_finished(&self.linkedid, &self.voicemail_legs, at, gap))
+            }
             Kind::Outbound(out) => Some(out.into_finished(&self.linkedid, at, gap)),
             Kind::Unclassified | Kind::Finished => None,
         }
@@ -512,16 +552,16 @@ fn is_menu_app(application: &[u8]) -> bool {
 }
 
 /// The agent id for a queue attempt: the member name, else the extension in the interface.
-fn agent_name(member: &[u8], interface: &[u8], dest_channel: &[u8]) -> String {
+fn agent_name(member: &[u8], interface: &[u8], dest_channel: &[u8]) -> Box<str> {
     if !member.is_empty() {
-        return text(member);
+        return String::from_utf8_lossy(member).into();
     }
     let source = if interface.is_empty() {
         dest_channel
     } else {
         interface
     };
-    agent_from_channel(&String::from_utf8_lossy(source))
+    agent_from_channel(&String::from_utf8_lossy(source)).into()
 }
 
 impl Inbound {
@@ -629,19 +669,15 @@ impl Inbound {
         }
     }
 
-    fn begin_attempt(&mut self, agent: String, dest: &DestInfo<'_>, at: EventTime) {
+    fn begin_attempt(&mut self, agent: Box<str>, dest: &DestInfo<'_>, at: EventTime) {
         // `AgentCalled` and `DialBegin` describe the same leg: keep one attempt per leg.
-        if !dest.uniqueid.is_empty()
-            && self
-                .attempts
-                .iter()
-                .any(|a| &*a.dest_uniqueid == dest.uniqueid)
-        {
+        let dest = chan_id(dest.uniqueid);
+        if dest != 0 && self.attempts.iter().any(|a| a.dest == dest) {
             return;
         }
         self.attempts.push(Attempt {
             agent,
-            dest_uniqueid: dest.uniqueid.into(),
+            dest,
             start: at,
             end: None,
         });
@@ -660,37 +696,39 @@ impl Inbound {
             }
             return;
         }
+        let dest = chan_id(dest.uniqueid);
         if let Some(a) = self
             .attempts
             .iter_mut()
-            .find(|a| &*a.dest_uniqueid == dest.uniqueid && a.end.is_none())
+            .find(|a| a.dest == dest && a.end.is_none())
         {
             a.end = Some((at, end));
         }
     }
 
-    fn attempt_agent(&self, dest_uniqueid: &[u8]) -> Option<String> {
+    fn attempt_agent(&self, dest: ChanId) -> Option<Box<str>> {
         self.attempts
             .iter()
-            .find(|a| &*a.dest_uniqueid == dest_uniqueid)
+            .find(|a| a.dest == dest)
             .map(|a| a.agent.clone())
     }
 
-    fn answer(&mut self, agent: String, via: &[u8], at: EventTime) {
+    fn answer(&mut self, agent: Box<str>, via: ChanId, via_pair: ChanId, at: EventTime) {
         if matches!(self.stage, Stage::Answered { .. }) {
             return;
         }
         if let Some(a) = self
             .attempts
             .iter_mut()
-            .find(|a| &*a.dest_uniqueid == via && a.end.is_none())
+            .find(|a| a.dest == via && a.end.is_none())
         {
             a.end = Some((at, LegEnd::Answer));
         }
         self.stage = Stage::Answered {
             agent,
             at,
-            via: via.into(),
+            via,
+            via_pair,
         };
     }
 
@@ -729,26 +767,18 @@ impl Inbound {
     fn into_finished(
         mut self,
         linkedid: &str,
-        channels: &[Chan],
+        voicemail_legs: &[ChanId],
         at: EventTime,
         gap: bool,
     ) -> FinishedCall {
         // A leg that "answered" by running voicemail is no human: undo the answer.
-        if let Stage::Answered { via, .. } = &self.stage {
-            let answered_by_voicemail = channels.iter().any(|c| {
-                c.voicemail
-                    && (*c.uniqueid == **via
-                        || channels
-                            .iter()
-                            .find(|d| *d.uniqueid == **via)
-                            .and_then(|d| local_partner(&d.name))
-                            .is_some_and(|p| *p == *c.name))
-            });
-            if answered_by_voicemail {
-                self.stage = Stage::Voicemail;
-                self.voicemail = true;
-                self.give_up = Some(LossReason::Timeout);
-            }
+        if let Stage::Answered { via, via_pair, .. } = self.stage
+            && (voicemail_legs.contains(&via)
+                || (via_pair != 0 && voicemail_legs.contains(&via_pair)))
+        {
+            self.stage = Stage::Voicemail;
+            self.voicemail = true;
+            self.give_up = Some(LossReason::Timeout);
         }
         let caller_hung_up_at = self.hangup_requested.map(|(t, _)| t).unwrap_or(at);
         let attempts = self
@@ -767,7 +797,7 @@ impl Inbound {
                     None => (at, AttemptOutcome::Other),
                 };
                 AgentAttempt {
-                    agent: a.agent.clone(),
+                    agent: a.agent.to_string(),
                     ring_start: a.start,
                     ring_seconds: end_at.seconds_since(a.start),
                     outcome,
@@ -797,7 +827,7 @@ impl Inbound {
             ended_at: at,
             wait_seconds: at.seconds_since(self.caller_first_at),
             answered,
-            agent,
+            agent: agent.map(String::from),
             talk_seconds,
             attempts,
             missed,
@@ -820,7 +850,7 @@ impl Outbound {
             ended_at: at,
             wait_seconds: at.seconds_since(self.first_at),
             answered: self.answered_at.is_some(),
-            agent: self.agent,
+            agent: self.agent.map(String::from),
             talk_seconds: self.answered_at.map_or(0.0, |t| at.seconds_since(t)),
             attempts: Vec::new(),
             missed: None,

@@ -16,6 +16,8 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
+use channel::{ChanId, chan_id};
+
 pub use config::TrackerConfig;
 pub use machine::Call;
 pub use outcome::{AgentAttempt, AttemptOutcome, Direction, FinishedCall, LossReason};
@@ -29,13 +31,20 @@ const EXPIRY_SWEEP_SECS: i64 = 60;
 
 type CallId = u64;
 
+/// Maps keyed by ids that are already hashes.
+type IdMap<V> = HashMap<ChanId, V, foldhash::fast::FixedState>;
+
 /// Every call in progress, keyed for routing.
+///
+/// `by_linkedid` routes most events. `by_uniqueid` holds only the channels that must not
+/// follow a changing `Linkedid` (the caller, the outbound extension) and channels without a
+/// `Linkedid` (Asterisk 1.8/11), which keeps it to about one entry per call.
 #[derive(Debug)]
 pub struct Tracker {
     cfg: TrackerConfig,
-    calls: HashMap<CallId, Call>,
-    by_uniqueid: HashMap<Box<[u8]>, CallId>,
-    by_linkedid: HashMap<Box<[u8]>, CallId>,
+    calls: IdMap<Call>,
+    by_uniqueid: IdMap<CallId>,
+    by_linkedid: IdMap<CallId>,
     next_id: CallId,
     last_sweep: EventTime,
     latest: EventTime,
@@ -60,9 +69,9 @@ impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
         Tracker {
             cfg,
-            calls: HashMap::new(),
-            by_uniqueid: HashMap::new(),
-            by_linkedid: HashMap::new(),
+            calls: IdMap::default(),
+            by_uniqueid: IdMap::default(),
+            by_linkedid: IdMap::default(),
             next_id: 0,
             last_sweep: EventTime::default(),
             latest: EventTime::default(),
@@ -111,8 +120,13 @@ impl Tracker {
                 }
             }
             Event::LegacyBridge { uniqueid1, .. } => {
-                if let Some(&id) = self.by_uniqueid.get(uniqueid1) {
-                    self.dispatch(id, &ev, at, out);
+                let one = chan_id(uniqueid1);
+                let id = self
+                    .by_uniqueid
+                    .get(&one)
+                    .or_else(|| self.by_linkedid.get(&one));
+                if let Some(&id) = id {
+                    self.dispatch(id, one, &ev, at, out);
                 }
             }
             _ => self.route(&ev, at, out),
@@ -125,55 +139,71 @@ impl Tracker {
 
     fn route(&mut self, ev: &Event<'_>, at: EventTime, out: &mut Vec<FinishedCall>) {
         let Some(chan) = ev.channel() else { return };
-        if chan.uniqueid.is_empty() {
+        let uid = chan_id(chan.uniqueid);
+        if uid == 0 {
             return;
         }
-        let id = match self.by_uniqueid.get(chan.uniqueid) {
-            Some(&id) => id,
-            None => {
-                let linked = chan.linkedid.filter(|l| !l.is_empty());
-                let id = match linked.and_then(|l| self.by_linkedid.get(l)) {
-                    Some(&id) => id,
-                    None if may_create(ev) => {
-                        let key = linked.unwrap_or(chan.uniqueid);
-                        self.create(key, at)
-                    }
-                    None => return,
-                };
-                self.by_uniqueid.insert(chan.uniqueid.into(), id);
-                id
+        let linked = chan.linkedid.map_or(0, chan_id);
+        let known = self
+            .by_uniqueid
+            .get(&uid)
+            .or_else(|| self.by_linkedid.get(&linked))
+            // Asterisk 1.8/11: a call without Linkedid is keyed by its first channel's id.
+            .or_else(|| self.by_linkedid.get(&uid))
+            .copied();
+        let id = match known {
+            Some(id) => id,
+            None if may_create(ev) => {
+                let key = chan
+                    .linkedid
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or(chan.uniqueid);
+                self.create(key, at)
             }
+            None => return,
         };
+        if linked == 0 && !self.by_uniqueid.contains_key(&uid) {
+            self.by_uniqueid.insert(uid, id);
+        }
         if let Event::DialBegin { dest, .. } = ev {
             self.join_dialled(id, dest.uniqueid, dest.channel, at);
         }
-        self.dispatch(id, ev, at, out);
+        self.dispatch(id, uid, ev, at, out);
     }
 
     fn create(&mut self, key: &[u8], at: EventTime) -> CallId {
         let id = self.next_id;
         self.next_id += 1;
         self.calls.insert(id, Call::new(key, at));
-        self.by_linkedid.insert(key.into(), id);
+        self.by_linkedid.insert(chan_id(key), id);
         id
     }
 
     /// Puts a dialled channel into the dialling call, merging the separate call it may have
-    /// started (Asterisk 1.8/11, where it had no `Linkedid`).
+    /// started (Asterisk 1.8/11, where it had no `Linkedid` to join by).
     fn join_dialled(&mut self, id: CallId, uniqueid: &[u8], name: &[u8], at: EventTime) {
-        if uniqueid.is_empty() {
+        let dest = chan_id(uniqueid);
+        if dest == 0 {
             return;
         }
-        match self.by_uniqueid.get(uniqueid).copied() {
+        let other = self
+            .by_uniqueid
+            .get(&dest)
+            .or_else(|| self.by_linkedid.get(&dest))
+            .copied();
+        match other {
             Some(other) if other != id => {
                 let mergeable = self.calls.get(&other).is_some_and(Call::is_unclassified);
                 if !mergeable {
                     return;
                 }
                 if let Some(absorbed) = self.calls.remove(&other) {
-                    self.by_linkedid.remove(absorbed.linkedid().as_bytes());
+                    let key = chan_id(absorbed.linkedid().as_bytes());
+                    if self.by_linkedid.get(&key) == Some(&other) {
+                        self.by_linkedid.remove(&key);
+                    }
                     for ch in absorbed.channel_ids() {
-                        self.by_uniqueid.insert(ch.into(), id);
+                        self.by_uniqueid.insert(ch, id);
                     }
                     if let Some(call) = self.calls.get_mut(&id) {
                         call.absorb(absorbed);
@@ -182,36 +212,56 @@ impl Tracker {
             }
             Some(_) => {}
             None => {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.add_channel(uniqueid, name, at);
-                    self.by_uniqueid.insert(uniqueid.into(), id);
+                if let Some(call) = self.calls.get_mut(&id)
+                    && call.add_channel(dest, name, at)
+                {
+                    self.by_uniqueid.insert(dest, id);
                 }
             }
         }
     }
 
-    fn dispatch(&mut self, id: CallId, ev: &Event<'_>, at: EventTime, out: &mut Vec<FinishedCall>) {
+    fn dispatch(
+        &mut self,
+        id: CallId,
+        uid: ChanId,
+        ev: &Event<'_>,
+        at: EventTime,
+        out: &mut Vec<FinishedCall>,
+    ) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let principal_before = call.principal();
         if let Some(done) = call.on_event(ev, at, &self.cfg) {
             out.push(done);
         }
-        if let Event::Hangup { chan, .. } = ev {
-            self.by_uniqueid.remove(chan.uniqueid);
+        // The caller/outbound channel stays with its call even if its Linkedid changes.
+        let principal = call.principal();
+        if principal != principal_before
+            && let Some(p) = principal
+        {
+            self.by_uniqueid.insert(p, id);
         }
-        if call.is_empty() {
+        let empty = call.is_empty();
+        if let Event::Hangup { .. } = ev {
+            self.by_uniqueid.remove(&uid);
+        }
+        if empty {
             self.remove(id);
         }
     }
 
     fn remove(&mut self, id: CallId) {
         if let Some(call) = self.calls.remove(&id) {
-            for ch in call.channel_ids() {
-                self.by_uniqueid.remove(ch);
+            for ch in call.channel_ids().chain(call.principal()) {
+                if self.by_uniqueid.get(&ch) == Some(&id) {
+                    self.by_uniqueid.remove(&ch);
+                }
             }
-            if self.by_linkedid.get(call.linkedid().as_bytes()) == Some(&id) {
-                self.by_linkedid.remove(call.linkedid().as_bytes());
+            let key = chan_id(call.linkedid().as_bytes());
+            if self.by_linkedid.get(&key) == Some(&id) {
+                self.by_linkedid.remove(&key);
             }
         }
     }
@@ -256,8 +306,12 @@ impl Tracker {
     /// Calls none of whose channels still exist are finished with the `gap` flag; channels
     /// we do not know are adopted so their calls are tracked from here on.
     pub fn resync(&mut self, channels: &[Message], at: EventTime, out: &mut Vec<FinishedCall>) {
-        let live: HashSet<&[u8]> = channels.iter().filter_map(|m| m.get("Uniqueid")).collect();
-        self.finish_where(|c| !c.channel_ids().any(|id| live.contains(id)), at, out);
+        let live: HashSet<ChanId> = channels
+            .iter()
+            .filter_map(|m| m.get("Uniqueid"))
+            .map(chan_id)
+            .collect();
+        self.finish_where(|c| !c.channel_ids().any(|id| live.contains(&id)), at, out);
         for item in channels {
             self.adopt(item, at, out);
         }
@@ -268,7 +322,13 @@ impl Tracker {
         let Some(uniqueid) = item.get("Uniqueid") else {
             return;
         };
-        if self.by_uniqueid.contains_key(uniqueid) {
+        let uid = chan_id(uniqueid);
+        if self.by_uniqueid.contains_key(&uid)
+            || self
+                .calls
+                .values()
+                .any(|c| c.channel_ids().any(|ch| ch == uid))
+        {
             return;
         }
         let started = item
