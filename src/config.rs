@@ -46,9 +46,10 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// The SQLite file (systemd `StateDirectory=missedcalld`).
 pub const DEFAULT_STORE_PATH: &str = "/var/lib/missedcalld/missedcalld.sqlite";
 /// Most finished calls committed in one transaction.
-pub const DEFAULT_STORE_BATCH_MAX: usize = 500;
+pub const DEFAULT_STORE_BATCH_MAX: usize = crate::store::DEFAULT_BATCH_MAX;
 /// Longest time a finished call waits for its transaction, in milliseconds.
-pub const DEFAULT_STORE_BATCH_MAX_DELAY_MS: u64 = 200;
+pub const DEFAULT_STORE_BATCH_MAX_DELAY_MS: u64 =
+    crate::store::DEFAULT_BATCH_MAX_DELAY.as_millis() as u64;
 /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` overrides it.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Name of the systemd credential holding the AMI secret (`LoadCredential=ami-secret:...`).

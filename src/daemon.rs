@@ -1,0 +1,458 @@
+//! `missedcalld run`: the AMI client, the pipeline and the store wired together, with SIGHUP
+//! reload and SIGTERM shutdown.
+//!
+//! ```text
+//!  ami::client task ──ClientEvent──▶ router (async) ──Work──▶ pipeline thread ──▶ store writer thread
+//!     (socket: frame, parse, queue)   signals, reload, ticks    tracker + Store::record (may block)
+//! ```
+//! Invariants:
+//! - The socket reader never waits for anything slow: both queues behind it are unbounded and
+//!   the client's published queue depth counts an event until the pipeline thread is done with
+//!   it, so the depth warnings measure the real backlog.
+//! - Shutdown (SIGTERM, SIGINT, or the caller's `shutdown` future): the client logs off, every
+//!   event already received is processed, the store commits and closes; then `run` returns
+//!   `Ok`. Calls still in progress are not recorded: after a restart the resync adopts them.
+//! - Reload (SIGHUP): a new configuration that fails to load or apply is logged and the running
+//!   one is kept. Only what changed is rebuilt; the AMI session stays up unless `[ami]` or the
+//!   secret changed.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::ami::client::{self, AuthMethod, ClientConfig, ClientEvent, ClientHandle};
+use crate::callbacks::sla::Calendar;
+use crate::calls::TrackerConfig;
+use crate::config::{AuthKind, Config, ResolvedSecret};
+use crate::logging;
+use crate::pipeline::{CallSink, Pipeline};
+use crate::signals::{Control, SignalListener};
+use crate::store::{Store, StoreError, StoreSettings};
+use crate::time::EventTime;
+
+/// How often calls that went quiet are looked for when no events arrive.
+pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
+/// How long the old AMI client gets to log off when `[ami]` changes or at shutdown.
+const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Live counters of a running daemon (for the demo, tests and status logs).
+#[derive(Debug, Default)]
+pub struct DaemonStatus {
+    /// AMI events the pipeline has processed.
+    pub events_processed: AtomicU64,
+    /// Logged in to AMI right now.
+    pub connected: AtomicBool,
+    /// Successful AMI logins so far.
+    pub logins: AtomicU64,
+    /// Calls the tracker is following.
+    pub calls_in_progress: AtomicUsize,
+    /// Configuration reloads applied.
+    pub reloads: AtomicU64,
+}
+
+/// What the router hands the pipeline thread.
+enum Work {
+    /// One client event; `depth` is the queue-depth counter of the client that produced it.
+    Client(ClientEvent, Arc<AtomicUsize>),
+    /// Expire calls that went quiet.
+    Tick,
+    /// New tracker settings.
+    SetTracker(TrackerConfig),
+    /// Open a store with these settings and switch to it; the old one is flushed and closed.
+    ReplaceStore(Box<StoreSettings>, oneshot::Sender<Result<(), StoreError>>),
+    /// Process everything before this, close the store, end the thread.
+    Stop,
+}
+
+/// The pipeline's sink: the current store, replaceable on reload.
+struct StoreSink(Rc<RefCell<Store>>);
+
+impl CallSink for StoreSink {
+    type Error = StoreError;
+    fn record(&mut self, call: crate::calls::FinishedCall) -> Result<(), StoreError> {
+        self.0.borrow().record(call)
+    }
+}
+
+/// `missedcalld run --config PATH`: sets up logging from the file, then runs the daemon on a
+/// tokio runtime until SIGTERM or SIGINT.
+pub fn run_command(config_path: &Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config_path).map_err(|e| anyhow!("{e}"))?;
+    logging::init(&cfg.log)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let result = runtime.block_on(run(config_path.to_path_buf(), std::future::pending()));
+    if let Err(e) = &result {
+        error!("stopped: {e:#}");
+    }
+    result
+}
+
+/// The daemon: runs until SIGTERM/SIGINT or until `shutdown` completes, then flushes and
+/// returns `Ok(())`. SIGHUP reloads `config_path`.
+pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with_status(config_path, shutdown, Arc::new(DaemonStatus::default())).await
+}
+
+/// [`run`], publishing live counters into `status`.
+pub async fn run_with_status(
+    config_path: PathBuf,
+    shutdown: impl Future<Output = ()>,
+    status: Arc<DaemonStatus>,
+) -> anyhow::Result<()> {
+    let (tx, rx) = unbounded_channel();
+    let mut signals = SignalListener::install().context("installing signal handlers")?;
+    let signal_tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(c) = signals.recv().await {
+            if signal_tx.send(c).is_err() {
+                break;
+            }
+        }
+    });
+    let daemon = run_controlled(config_path, rx, status);
+    tokio::pin!(daemon);
+    tokio::pin!(shutdown);
+    let result = tokio::select! {
+        r = &mut daemon => r,
+        () = &mut shutdown => {
+            let _ = tx.send(Control::Shutdown);
+            daemon.await
+        }
+    };
+    forward.abort();
+    result
+}
+
+/// The daemon driven by explicit controls instead of signals (tests, embedding): stops on
+/// [`Control::Shutdown`] or when every sender is dropped.
+pub async fn run_controlled(
+    config_path: PathBuf,
+    mut controls: UnboundedReceiver<Control>,
+    status: Arc<DaemonStatus>,
+) -> anyhow::Result<()> {
+    let mut cfg = Config::load(&config_path).map_err(|e| anyhow!("{e}"))?;
+    let secret = usable_secret(&cfg)?;
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config_path.display(),
+        "starting: {}",
+        cfg.summary()
+    );
+    warn_notifications(&cfg);
+
+    let store = Store::open(store_settings(&cfg)?)
+        .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
+    let (work_tx, work_rx) = std_mpsc::channel::<Work>();
+    let worker = spawn_worker(cfg.calls.clone(), store, work_rx, Arc::clone(&status))?;
+
+    let mut client_cancel = CancellationToken::new();
+    let mut client = client::spawn(client_config(&cfg, secret), client_cancel.clone());
+    let mut tick = tokio::time::interval(TICK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let outcome: anyhow::Result<()> = loop {
+        tokio::select! {
+            biased;
+            ctl = controls.recv() => match ctl {
+                Some(Control::Reload) => {
+                    match reload(&config_path, &cfg, &work_tx, &mut client, &mut client_cancel).await {
+                        Ok(Some(new)) => {
+                            cfg = new;
+                            status.reloads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(None) => {}
+                        Err(e) => error!("reload failed, keeping the running configuration: {e:#}"),
+                    }
+                }
+                Some(Control::Shutdown) | None => {
+                    info!("shutting down");
+                    break Ok(());
+                }
+            },
+            ev = client.events.recv() => match ev {
+                Some(ev) => {
+                    if work_tx.send(Work::Client(ev, Arc::clone(&client.queue_depth))).is_err() {
+                        break Err(anyhow!("the pipeline thread stopped"));
+                    }
+                }
+                None => break Err(anyhow!("the AMI client stopped unexpectedly")),
+            },
+            _ = tick.tick() => {
+                if work_tx.send(Work::Tick).is_err() {
+                    break Err(anyhow!("the pipeline thread stopped"));
+                }
+            }
+        }
+    };
+
+    // Stop the client, hand over what it already received, then let the pipeline finish.
+    stop_client(&mut client, &client_cancel, &work_tx).await;
+    let _ = work_tx.send(Work::Stop);
+    drop(work_tx);
+    let joined = tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .map_err(|e| anyhow!("waiting for the pipeline thread: {e}"))?;
+    let worker_result = joined.map_err(|_| anyhow!("the pipeline thread panicked"))?;
+    status.connected.store(false, Ordering::Relaxed);
+    outcome?;
+    worker_result?;
+    info!("stopped cleanly");
+    Ok(())
+}
+
+/// The secret `run` logs in with: a configured `[ami]` and a secret from one of its sources.
+fn usable_secret(cfg: &Config) -> anyhow::Result<ResolvedSecret> {
+    if cfg.ami.is_none() {
+        return Err(anyhow!(
+            "ami: no [ami] table in the configuration; `run` needs one"
+        ));
+    }
+    cfg.ami_secret.clone().ok_or_else(|| {
+        anyhow!(
+            "ami.secret: not set; give secret, secret_file, or the systemd credential \
+             $CREDENTIALS_DIRECTORY/{}",
+            crate::config::CREDENTIAL_NAME
+        )
+    })
+}
+
+fn warn_notifications(cfg: &Config) {
+    if !cfg.notify.webhook.is_empty() {
+        warn!(
+            webhooks = cfg.notify.webhook.len(),
+            "notifications are configured but not delivered in this version"
+        );
+    }
+}
+
+/// The client settings for `cfg` (which must have `[ami]`).
+pub fn client_config(cfg: &Config, secret: ResolvedSecret) -> ClientConfig {
+    let ami = cfg.ami.clone().unwrap_or_default();
+    let mut c = ClientConfig::new(
+        ami.host.clone(),
+        ami.port,
+        ami.username.clone(),
+        secret.secret,
+    );
+    c.auth = match ami.auth {
+        AuthKind::Plain => AuthMethod::Plain,
+        AuthKind::Md5 => AuthMethod::Md5,
+    };
+    c.ping_interval = ami.ping_interval();
+    c.ping_timeout = ami.ping_timeout();
+    c.backoff_min = ami.reconnect_min();
+    c.backoff_max = ami.reconnect_max();
+    c.stable_after = ami.stable_after();
+    c.max_message_bytes = ami.max_message_bytes;
+    c.connect_timeout = ami.connect_timeout();
+    c
+}
+
+/// The store settings for `cfg`.
+pub fn store_settings(cfg: &Config) -> anyhow::Result<StoreSettings> {
+    let mut s = StoreSettings::new(cfg.store.path.clone());
+    s.calendar = Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?;
+    s.callbacks = cfg.callbacks.clone();
+    s.numbers = cfg.numbers.clone();
+    s.batch_max = cfg.store.batch_max;
+    s.batch_max_delay = Duration::from_millis(cfg.store.batch_max_delay_ms);
+    Ok(s)
+}
+
+/// Cancels the client, waits for it briefly, and forwards the events it had queued.
+async fn stop_client(
+    client: &mut ClientHandle,
+    cancel: &CancellationToken,
+    work_tx: &std_mpsc::Sender<Work>,
+) {
+    cancel.cancel();
+    if tokio::time::timeout(CLIENT_STOP_TIMEOUT, &mut client.task)
+        .await
+        .is_err()
+    {
+        warn!("the AMI client did not stop in time; aborting it");
+        client.task.abort();
+    }
+    while let Ok(ev) = client.events.try_recv() {
+        let _ = work_tx.send(Work::Client(ev, Arc::clone(&client.queue_depth)));
+    }
+}
+
+/// Loads the file again and applies what changed. `Ok(None)`: nothing to apply.
+async fn reload(
+    path: &Path,
+    old: &Config,
+    work_tx: &std_mpsc::Sender<Work>,
+    client: &mut ClientHandle,
+    client_cancel: &mut CancellationToken,
+) -> anyhow::Result<Option<Config>> {
+    info!(config = %path.display(), "reloading the configuration");
+    let new = Config::load(path).map_err(|e| anyhow!("{e}"))?;
+    let secret = usable_secret(&new)?;
+    let change = Config::diff(old, &new);
+    if change.is_empty() {
+        info!("configuration unchanged");
+        return Ok(None);
+    }
+    // The only step that can fail goes first, so a failure leaves everything as it was.
+    if change.store_changed || change.callbacks_changed {
+        let settings = store_settings(&new)?;
+        let (done_tx, done_rx) = oneshot::channel();
+        work_tx
+            .send(Work::ReplaceStore(Box::new(settings), done_tx))
+            .map_err(|_| anyhow!("the pipeline thread stopped"))?;
+        done_rx
+            .await
+            .map_err(|_| anyhow!("the pipeline thread stopped"))?
+            .with_context(|| format!("opening the database {}", new.store.path.display()))?;
+    }
+    if change.log_changed
+        && let Err(e) = logging::reload(&new.log)
+    {
+        error!("log settings not applied: {e}");
+    }
+    if change.tracker_changed {
+        work_tx
+            .send(Work::SetTracker(new.calls.clone()))
+            .map_err(|_| anyhow!("the pipeline thread stopped"))?;
+    }
+    if change.ami_changed {
+        info!("[ami] changed: reconnecting");
+        stop_client(client, client_cancel, work_tx).await;
+        *client_cancel = CancellationToken::new();
+        *client = client::spawn(client_config(&new, secret), client_cancel.clone());
+    }
+    if change.notify_changed {
+        warn_notifications(&new);
+    }
+    info!(changed = %change, "configuration reloaded: {}", new.summary());
+    Ok(Some(new))
+}
+
+fn spawn_worker(
+    tracker: TrackerConfig,
+    store: Store,
+    rx: std_mpsc::Receiver<Work>,
+    status: Arc<DaemonStatus>,
+) -> anyhow::Result<ThreadHandle<Result<(), anyhow::Error>>> {
+    std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || worker(tracker, store, rx, status))
+        .context("starting the pipeline thread")
+}
+
+/// The pipeline thread: tracker + store, fed in wire order.
+fn worker(
+    tracker: TrackerConfig,
+    store: Store,
+    rx: std_mpsc::Receiver<Work>,
+    status: Arc<DaemonStatus>,
+) -> anyhow::Result<()> {
+    let store = Rc::new(RefCell::new(store));
+    let mut pipeline = Pipeline::new(tracker, StoreSink(Rc::clone(&store)));
+    let result = (|| -> anyhow::Result<()> {
+        while let Ok(work) = rx.recv() {
+            match work {
+                Work::Client(ev, depth) => {
+                    let r = on_client_event(&mut pipeline, ev, &status);
+                    depth.fetch_sub(1, Ordering::Relaxed);
+                    r?;
+                }
+                Work::Tick => {
+                    pipeline.tick(EventTime::now())?;
+                    debug!(
+                        calls_in_progress = pipeline.tracker().in_progress(),
+                        events = status.events_processed.load(Ordering::Relaxed),
+                        "tick"
+                    );
+                }
+                Work::SetTracker(cfg) => pipeline.set_tracker_config(cfg),
+                Work::ReplaceStore(settings, done) => {
+                    let path = settings.path.clone();
+                    match Store::open(*settings) {
+                        Ok(new) => {
+                            let old = store.replace(new);
+                            let closed = old.close();
+                            if let Err(e) = &closed {
+                                error!("closing the previous database: {e}");
+                            }
+                            info!(path = %path.display(), "database settings applied");
+                            let _ = done.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = done.send(Err(e));
+                        }
+                    }
+                }
+                Work::Stop => break,
+            }
+            status
+                .calls_in_progress
+                .store(pipeline.tracker().in_progress(), Ordering::Relaxed);
+        }
+        Ok(())
+    })();
+    let in_progress = pipeline.tracker().in_progress();
+    if in_progress > 0 {
+        info!(
+            calls = in_progress,
+            "calls in progress are not recorded now; they are picked up from the PBX after a restart"
+        );
+    }
+    drop(pipeline);
+    let store = Rc::try_unwrap(store)
+        .map_err(|_| anyhow!("the database handle is still shared"))?
+        .into_inner();
+    let closed = store.close().context("committing the last calls");
+    result?;
+    closed
+}
+
+fn on_client_event(
+    pipeline: &mut Pipeline<StoreSink>,
+    ev: ClientEvent,
+    status: &DaemonStatus,
+) -> Result<(), StoreError> {
+    match ev {
+        ClientEvent::Connected { .. } => {
+            status.connected.store(true, Ordering::Relaxed);
+            status.logins.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        ClientEvent::Channels(items) => {
+            let before = pipeline.tracker().in_progress();
+            pipeline.on_channels(&items, EventTime::now())?;
+            info!(
+                channels = items.len(),
+                calls_before = before,
+                calls_after = pipeline.tracker().in_progress(),
+                "resynchronised with the PBX"
+            );
+            Ok(())
+        }
+        ClientEvent::Message { msg, received_at } => {
+            pipeline.on_message(&msg, received_at)?;
+            status.events_processed.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        ClientEvent::Disconnected { .. } => {
+            status.connected.store(false, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+}
