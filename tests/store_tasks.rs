@@ -37,6 +37,17 @@ fn dump(c: &Connection) -> Vec<String> {
     out
 }
 
+/// number, status, deadline, closed_at, closed_by_direction, closed_by_agent, closed_by_linkedid
+type ClosedTask = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 fn task(c: &Connection, number: &str) -> (String, i64, i64, String) {
     c.query_row(
         "SELECT status, missed_count, attempts, deadline FROM callback_tasks WHERE number = ?1 ORDER BY id DESC LIMIT 1",
@@ -257,7 +268,7 @@ fn callbacks_close_on_time_or_late_by_the_moment_the_client_was_reached() {
         ],
     );
     let c = conn(&path);
-    let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>, Option<String>)> = c
+    let rows: Vec<ClosedTask> = c
         .prepare(
             "SELECT number, status, deadline, closed_at, closed_by_direction, closed_by_agent, closed_by_linkedid
                FROM callback_tasks ORDER BY number",
