@@ -1,9 +1,17 @@
 //! Command line (SPEC section 8, contract): one clap subcommand per job.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::output::{self, ReportFormat};
+use crate::pipeline::Pipeline;
+use crate::replay::replay_into;
+use crate::store::Store;
 
 /// Missed-call processor for Asterisk: AMI events in, missed calls and callback tasks out.
 #[derive(Debug, Parser)]
@@ -98,14 +106,84 @@ pub enum Command {
 
 /// Runs one subcommand and maps its error to a non-zero exit code.
 pub fn main(cli: Cli) -> ExitCode {
+    let stdout = &mut std::io::stdout().lock();
     let result: anyhow::Result<()> = match cli.command {
-        _ => Err(anyhow::anyhow!("not implemented yet")),
+        Command::Run { config } => crate::daemon::run_command(&config),
+        Command::Replay {
+            config,
+            db,
+            stats,
+            files,
+        } => replay_command(config.as_deref(), &db, stats, &files, stdout),
+        Command::Missed {
+            db,
+            since,
+            until,
+            json,
+        } => output::missed(&db, since.as_deref(), until.as_deref(), json, stdout),
+        Command::Tasks { db, status, json } => output::tasks(&db, status.as_deref(), json, stdout),
+        Command::Report {
+            db,
+            since,
+            until,
+            by,
+            json,
+            csv,
+        } => {
+            let format = match (json, csv) {
+                (true, _) => ReportFormat::Json,
+                (_, true) => ReportFormat::Csv,
+                _ => ReportFormat::Text,
+            };
+            output::report(&db, since.as_deref(), until.as_deref(), &by, format, stdout)
+        }
+        Command::CheckConfig { config } => {
+            return crate::config::check_config(&config, stdout, &mut std::io::stderr());
+        }
+        Command::Demo => crate::demo::run_command(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("missedcalld: {err:#}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
+}
+
+/// `missedcalld replay`: captures through tracker and store into `db` (`--db` wins over the
+/// config's `store.path`).
+fn replay_command(
+    config: Option<&Path>,
+    db: &Path,
+    stats: bool,
+    files: &[PathBuf],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let cfg = match config {
+        Some(path) => Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Config::default(),
+    };
+    crate::logging::init(&cfg.log)?;
+    let mut settings = crate::daemon::store_settings(&cfg)?;
+    settings.path = db.to_path_buf();
+    let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
+    let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
+    let started = std::time::Instant::now();
+    let seen = replay_into(files, &mut pipeline)?;
+    pipeline
+        .into_sink()
+        .close()
+        .context("committing the replay")?;
+    let secs = started.elapsed().as_secs_f64();
+    if stats {
+        write!(out, "{}", seen.render())?;
+        writeln!(
+            out,
+            "{:>10.3}  seconds ({:.0} events/s)",
+            secs,
+            seen.events as f64 / secs.max(1e-9)
+        )?;
+    }
+    Ok(())
 }

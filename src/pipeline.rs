@@ -4,6 +4,7 @@
 
 use crate::ami::Message;
 use crate::calls::{FinishedCall, Tracker, TrackerConfig};
+use crate::store::Store;
 use crate::time::EventTime;
 
 /// Where finished calls go: the SQLite store in production, a `Vec` in benchmarks and tests.
@@ -12,6 +13,13 @@ pub trait CallSink {
     type Error;
     /// Takes one finished call (in the order calls ended).
     fn record(&mut self, call: FinishedCall) -> Result<(), Self::Error>;
+}
+
+impl CallSink for crate::store::Store {
+    type Error = crate::store::StoreError;
+    fn record(&mut self, call: FinishedCall) -> Result<(), Self::Error> {
+        Store::record(self, call)
+    }
 }
 
 impl CallSink for Vec<FinishedCall> {
