@@ -513,9 +513,12 @@ fn settle_task(
     if call.ended_at <= task.first_missed_at {
         return Ok(());
     }
+    let reached = callbacks::reached_at(call);
     match callbacks::effect_on_task(task.assignee.as_deref(), call, &settings.callbacks) {
+        // A conversation that began before the miss (the same client on two lines at
+        // once) is no callback for it.
+        TaskEffect::Close if reached < task.first_missed_at => {}
         TaskEffect::Close => {
-            let reached = callbacks::reached_at(call);
             let status = callbacks::closed_status(reached, task.deadline);
             conn.prepare_cached(CLOSE_TASK)
                 .and_then(|mut st| {
