@@ -1,0 +1,193 @@
+//! Tracker benchmark (prints numbers, asserts nothing):
+//! 1. a ~1,000,000-event stream amplified from a real capture through decoder + parser +
+//!    tracker (no database), in events/s and MB/s on one core;
+//! 2. memory of 10,000 calls in progress at once (each: caller in a queue, three agents
+//!    ringing over Local channel pairs), from the process's resident set size.
+//!
+//! Run: `cargo bench --bench tracker`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use missedcalld::ami::{AmiCodec, Frame, Message};
+use missedcalld::calls::{FinishedCall, Tracker, TrackerConfig};
+use missedcalld::time::EventTime;
+use tokio_util::codec::Decoder;
+
+const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
+const COPIES: usize = 139;
+const CALLS_IN_PROGRESS: usize = 10_000;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = amplified(root);
+    println!(
+        "stream: {} ({:.1} MB), {COPIES} copies of {CAPTURE}",
+        data.1.display(),
+        data.0.len() as f64 / 1e6
+    );
+    throughput(&data.0);
+    memory_per_call();
+}
+
+/// Builds (once) the amplified stream under target/ with the shared amplify tool.
+fn amplified(root: &Path) -> (Vec<u8>, PathBuf) {
+    let out = root.join("target/bench-data/mix-1m.ami");
+    if !out.exists() {
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let tool = root.join("../shared/tools/amplify-capture.py");
+        let status = Command::new("python3")
+            .arg(&tool)
+            .arg(root.join(CAPTURE))
+            .arg(COPIES.to_string())
+            .arg(&out)
+            .status()
+            .expect("python3 runs the amplify tool");
+        assert!(status.success(), "amplify-capture.py failed");
+    }
+    (std::fs::read(&out).unwrap(), out)
+}
+
+fn decode_all(bytes: &[u8], mut each: impl FnMut(&Message)) -> usize {
+    let mut codec = AmiCodec::new();
+    let mut buf = BytesMut::from(bytes);
+    let mut n = 0;
+    while let Some(frame) = codec.decode_eof(&mut buf).unwrap() {
+        if let Frame::Message(m) = frame {
+            n += 1;
+            each(&m);
+        }
+    }
+    n
+}
+
+fn throughput(bytes: &[u8]) {
+    // Decoder + parser alone.
+    let t = Instant::now();
+    let messages = decode_all(bytes, |_| {});
+    let parse_secs = t.elapsed().as_secs_f64();
+
+    // Decoder + parser + tracker.
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut out: Vec<FinishedCall> = Vec::new();
+    let mut clock = EventTime::default();
+    let t = Instant::now();
+    decode_all(bytes, |m| {
+        if let Some(ts) = m.get("Timestamp").and_then(EventTime::parse_ami) {
+            clock = ts;
+        }
+        tracker.on_message(m, clock, &mut out);
+    });
+    let total_secs = t.elapsed().as_secs_f64();
+    let missed = out.iter().filter(|c| c.missed.is_some()).count();
+    let mb = bytes.len() as f64 / 1e6;
+    println!(
+        "decode+parse:         {messages} messages in {parse_secs:.3} s = {:.0} msgs/s, {:.0} MB/s",
+        messages as f64 / parse_secs,
+        mb / parse_secs
+    );
+    println!(
+        "decode+parse+track:   {messages} messages in {total_secs:.3} s = {:.0} msgs/s, {:.0} MB/s ({} calls finished, {missed} missed)",
+        messages as f64 / total_secs,
+        mb / total_secs,
+        out.len()
+    );
+    println!(
+        "tracker share:        {:.0} ns/message",
+        (total_secs - parse_secs) * 1e9 / messages as f64
+    );
+}
+
+/// Resident set size of this process in bytes (Linux).
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn ev(pairs: &[(&str, &str)]) -> Message {
+    Message::from_pairs(pairs)
+}
+
+/// Events that put call `i` in a queue with three agents ringing.
+fn call_in_progress(i: usize, t: f64) -> Vec<Message> {
+    let ts = format!("{t:.6}");
+    let caller = format!("PJSIP/trunk-{i:08x}");
+    let cu = format!("1700000000.{}", i * 10);
+    let num = format!("7916{i:07}");
+    let base = |event: &str| {
+        vec![
+            ("Event", event.to_string()),
+            ("Timestamp", ts.clone()),
+            ("Channel", caller.clone()),
+            ("CallerIDNum", num.clone()),
+            ("CallerIDName", "Client".to_string()),
+            ("Context", "from-trunk".to_string()),
+            ("Exten", "74951234567".to_string()),
+            ("Uniqueid", cu.clone()),
+            ("Linkedid", cu.clone()),
+        ]
+    };
+    let to_msg = |v: Vec<(&str, String)>| {
+        let pairs: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ev(&pairs)
+    };
+    let mut msgs = vec![to_msg(base("Newchannel"))];
+    let mut e = base("Newexten");
+    e.push(("Application", "Queue".into()));
+    e.push(("AppData", "sales,t,,,300".into()));
+    msgs.push(to_msg(e));
+    let mut j = base("QueueCallerJoin");
+    j.push(("Queue", "sales".into()));
+    msgs.push(to_msg(j));
+    for a in 1..=3 {
+        for half in 1..=2 {
+            let mut n = base("Newchannel");
+            n[2].1 = format!("Local/10{a}@agents-{i:08x};{half}");
+            n[7].1 = format!("1700000000.{}", i * 10 + a * 2 + half - 1);
+            n[5].1 = "agents".into();
+            msgs.push(to_msg(n));
+        }
+        let mut c = base("AgentCalled");
+        c.push(("DestChannel", format!("Local/10{a}@agents-{i:08x};1")));
+        c.push(("DestUniqueid", format!("1700000000.{}", i * 10 + a * 2)));
+        c.push(("Queue", "sales".into()));
+        c.push(("MemberName", format!("10{a}")));
+        c.push(("Interface", format!("Local/10{a}@agents/n")));
+        msgs.push(to_msg(c));
+        let mut d = base("DialBegin");
+        d.push(("DestChannel", format!("Local/10{a}@agents-{i:08x};1")));
+        d.push(("DestUniqueid", format!("1700000000.{}", i * 10 + a * 2)));
+        msgs.push(to_msg(d));
+    }
+    msgs
+}
+
+fn memory_per_call() {
+    // Build the events first so only the tracker's growth is measured.
+    let events: Vec<Vec<Message>> = (0..CALLS_IN_PROGRESS)
+        .map(|i| call_in_progress(i, 1_700_000_000.0 + i as f64 * 0.01))
+        .collect();
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    let before = rss_bytes();
+    for call in &events {
+        for m in call {
+            tracker.on_message(m, EventTime::default(), &mut out);
+        }
+    }
+    let after = rss_bytes();
+    assert_eq!(tracker.in_progress(), CALLS_IN_PROGRESS);
+    let per_call = (after.saturating_sub(before)) as f64 / CALLS_IN_PROGRESS as f64;
+    println!(
+        "calls in progress:    {} (7 channels, 3 ringing attempts each): RSS +{:.1} MiB = {:.0} bytes/call",
+        tracker.in_progress(),
+        (after - before) as f64 / (1024.0 * 1024.0),
+        per_call
+    );
+}
