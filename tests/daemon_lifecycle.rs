@@ -1,0 +1,736 @@
+//! The compiled daemon (`missedcalld run`) against a stand-in PBX on 127.0.0.1: login, a capture
+//! served in odd pieces, a PBX restart with and without the call in `CoreShowChannels`, SIGHUP
+//! with and without `[ami]` changes (seen from the server: did it reconnect?), a broken config on
+//! SIGHUP, SIGTERM mid-stream (exit 0, every call completed before the signal stored), and
+//! SIGKILL followed by a restart (nothing committed lost or duplicated).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use missedcalld::ami::{AmiCodec, Frame, Message};
+use missedcalld::calls::{FinishedCall, TrackerConfig};
+use missedcalld::pipeline::{CallSink, Pipeline};
+use missedcalld::store::{Store, StoreError, StoreSettings};
+use missedcalld::time::EventTime;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::codec::FramedRead;
+
+const SECRET: &str = "daemon-test-secret";
+const CHALLENGE: &str = "417203695";
+
+fn capture(name: &str) -> Vec<Bytes> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ami-fixtures/lab2")
+        .join(name);
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    missedcalld::demo::capture_events(&raw)
+        .into_iter()
+        .map(|e| e.bytes)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------- stand-in PBX
+
+#[derive(Default)]
+struct PbxState {
+    /// Successful logins (MD5 key checked).
+    logins: usize,
+    /// TCP connections accepted.
+    connections: usize,
+    /// `CoreShowChannels` answered.
+    resyncs: usize,
+    /// Logins whose MD5 key was wrong.
+    bad_logins: usize,
+    /// Items (`Key: Value` lines without ActionID) of the next `CoreShowChannels` answers.
+    channels: Vec<String>,
+    writer: Option<OwnedWriteHalf>,
+    reader: Option<JoinHandle<()>>,
+}
+
+/// A PBX that answers the daemon's actions; the test pushes events into the live connection.
+struct Pbx {
+    port: u16,
+    state: Arc<Mutex<PbxState>>,
+    accept: JoinHandle<()>,
+}
+
+impl Pbx {
+    async fn start() -> Pbx {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(PbxState::default()));
+        let st = Arc::clone(&state);
+        let accept = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (read, mut write) = socket.into_split();
+                if write
+                    .write_all(b"Asterisk Call Manager/11.0.0\r\n")
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+                let mut s = st.lock().await;
+                s.connections += 1;
+                if let Some(old) = s.reader.take() {
+                    old.abort();
+                }
+                s.writer = Some(write);
+                let st2 = Arc::clone(&st);
+                s.reader = Some(tokio::spawn(answer_actions(read, st2)));
+            }
+        });
+        Pbx {
+            port,
+            state,
+            accept,
+        }
+    }
+
+    async fn snapshot(&self) -> (usize, usize, usize, usize) {
+        let s = self.state.lock().await;
+        (s.connections, s.logins, s.resyncs, s.bad_logins)
+    }
+
+    /// Waits until `resyncs` reached `n` (logged in and resynchronised `n` times).
+    async fn wait_resyncs(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.state.lock().await.resyncs >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no resync #{n} within {within:?}: {:?}",
+                self.snapshot().await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes bytes to the current connection.
+    async fn send(&self, bytes: &[u8]) {
+        let mut s = self.state.lock().await;
+        let w = s.writer.as_mut().expect("a connected daemon");
+        w.write_all(bytes).await.expect("write to daemon");
+    }
+
+    /// Drops the current connection, as a PBX restart does.
+    async fn kill_connection(&self) {
+        let mut s = self.state.lock().await;
+        if let Some(mut w) = s.writer.take() {
+            let _ = w.shutdown().await;
+        }
+        if let Some(r) = s.reader.take() {
+            r.abort();
+        }
+    }
+
+    async fn set_channels(&self, items: Vec<String>) {
+        self.state.lock().await.channels = items;
+    }
+}
+
+impl Drop for Pbx {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+fn md5_hex(s: &str) -> String {
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn answer_actions(read: tokio::net::tcp::OwnedReadHalf, st: Arc<Mutex<PbxState>>) {
+    let mut actions = FramedRead::new(read, AmiCodec::new());
+    while let Some(Ok(frame)) = actions.next().await {
+        let Frame::Message(a) = frame else { continue };
+        let name = a.get_str("Action").unwrap_or_default().to_ascii_lowercase();
+        let id = a.get_str("ActionID").unwrap_or_default().into_owned();
+        let mut s = st.lock().await;
+        let reply = match name.as_str() {
+            "challenge" => {
+                format!("Response: Success\r\nActionID: {id}\r\nChallenge: {CHALLENGE}\r\n\r\n")
+            }
+            "login" => {
+                let key = a.get_str("Key").unwrap_or_default().into_owned();
+                if key == md5_hex(&format!("{CHALLENGE}{SECRET}")) {
+                    s.logins += 1;
+                    format!(
+                        "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n"
+                    )
+                } else {
+                    s.bad_logins += 1;
+                    format!(
+                        "Response: Error\r\nActionID: {id}\r\nMessage: Authentication failed\r\n\r\n"
+                    )
+                }
+            }
+            "ping" => format!(
+                "Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 1795376000.000000\r\n\r\n"
+            ),
+            "coreshowchannels" => {
+                s.resyncs += 1;
+                let mut r = format!(
+                    "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n"
+                );
+                for item in &s.channels {
+                    r.push_str(&format!(
+                        "Event: CoreShowChannel\r\nActionID: {id}\r\n{item}\r\n"
+                    ));
+                }
+                r.push_str(&format!(
+                    "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {}\r\n\r\n",
+                    s.channels.len()
+                ));
+                r
+            }
+            "logoff" => format!(
+                "Response: Goodbye\r\nActionID: {id}\r\nMessage: Thanks for all the fish.\r\n\r\n"
+            ),
+            _ => format!(
+                "Response: Error\r\nActionID: {id}\r\nMessage: Invalid/unknown command\r\n\r\n"
+            ),
+        };
+        if let Some(w) = s.writer.as_mut() {
+            let _ = w.write_all(reply.as_bytes()).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- the daemon process
+
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, log: &Path) -> Daemon {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start missedcalld run");
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon still running after {within:?}; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_log(&self, needle: &str, occurrences: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.log_text().matches(needle).count() < occurrences {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} x{occurrences} not logged within {within:?}; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn write_config(path: &Path, port: u16, db: &Path, ami_extra: &str, log_level: &str) {
+    let text = format!(
+        "[ami]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"missedcalls\"\n\
+         secret = \"{SECRET}\"\nauth = \"md5\"\nreconnect_min_secs = 0.05\nreconnect_max_secs = 0.3\n\
+         ping_interval_secs = 5\n{ami_extra}\n\
+         [store]\npath = {:?}\nbatch_max_delay_ms = 20\n\n[log]\nlevel = \"{log_level}\"\n",
+        db.display().to_string()
+    );
+    std::fs::write(path, text).expect("write config");
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    db: PathBuf,
+    log: PathBuf,
+}
+
+fn setup(port: u16) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("missedcalld.toml");
+    let db = dir.path().join("calls.sqlite");
+    let log = dir.path().join("daemon.log");
+    write_config(&config, port, &db, "", "info");
+    Setup {
+        dir,
+        config,
+        db,
+        log,
+    }
+}
+
+// ---------------------------------------------------------------------------- database checks
+
+fn read_db(db: &Path) -> Option<rusqlite::Connection> {
+    if !db.exists() {
+        return None;
+    }
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+}
+
+/// linkedid -> (loss_reason, gap) of every stored missed call.
+fn missed_calls(db: &Path) -> BTreeMap<String, (String, bool)> {
+    let Some(c) = read_db(db) else {
+        return BTreeMap::new();
+    };
+    let Ok(mut st) = c.prepare(
+        "SELECT c.linkedid, m.loss_reason, c.gap FROM missed_calls m JOIN calls c ON c.id = m.call_id",
+    ) else {
+        return BTreeMap::new();
+    };
+    st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            (r.get::<_, String>(1)?, r.get::<_, i64>(2)? != 0),
+        ))
+    })
+    .map(|rows| rows.filter_map(Result::ok).collect())
+    .unwrap_or_default()
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    read_db(db)
+        .and_then(|c| c.query_row(sql, [], |r| r.get(0)).ok())
+        .unwrap_or(-1)
+}
+
+/// (number, missed_count, status, attempts) of every task, sorted.
+fn tasks(db: &Path) -> Vec<(String, i64, String, i64)> {
+    let c = read_db(db).expect("database");
+    let mut st = c
+        .prepare("SELECT number, missed_count, status, attempts FROM callback_tasks ORDER BY number, first_missed_at")
+        .expect("prepare");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+async fn wait_missed(db: &Path, n: usize, within: Duration) -> BTreeMap<String, (String, bool)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let m = missed_calls(db);
+        if m.len() >= n {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} missed calls stored within {within:?}",
+            m.len()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// What the library's own pipeline makes of `frames` (the reference for the daemon).
+fn reference_calls(frames: &[Bytes]) -> Vec<FinishedCall> {
+    let mut pipeline = Pipeline::new(TrackerConfig::default(), Vec::new());
+    for msg in decode(frames) {
+        let at = msg
+            .get("Timestamp")
+            .and_then(EventTime::parse_ami)
+            .unwrap_or_default();
+        pipeline.on_message(&msg, at).expect("vec sink");
+    }
+    pipeline.into_sink()
+}
+
+fn decode(frames: &[Bytes]) -> Vec<Message> {
+    let mut buf = BytesMut::new();
+    for f in frames {
+        buf.extend_from_slice(f);
+    }
+    let mut codec = AmiCodec::new();
+    let mut out = Vec::new();
+    while let Ok(Some(frame)) = tokio_util::codec::Decoder::decode_eof(&mut codec, &mut buf) {
+        if let Frame::Message(m) = frame {
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn missed_linkedids(calls: &[FinishedCall]) -> BTreeSet<String> {
+    calls
+        .iter()
+        .filter(|c| c.missed.is_some())
+        .map(|c| c.linkedid.clone())
+        .collect()
+}
+
+struct StoreSink(Store);
+
+impl CallSink for StoreSink {
+    type Error = StoreError;
+    fn record(&mut self, call: FinishedCall) -> Result<(), StoreError> {
+        self.0.record(call)
+    }
+}
+
+// ---------------------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn md5_login_then_a_capture_served_in_odd_pieces() {
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let mut daemon = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let (_, logins, _, bad) = pbx.snapshot().await;
+    assert_eq!(
+        (logins, bad),
+        (1, 0),
+        "MD5 login with the configured secret"
+    );
+
+    let bytes: Vec<u8> = capture("02-queue-abandon.ami").concat();
+    let mut pos = 0usize;
+    let mut step = 1usize;
+    while pos < bytes.len() {
+        // 1, 4, 13, 40, 121, 364 ... bytes: splits land inside lines, keys and line ends.
+        let end = (pos + step).min(bytes.len());
+        pbx.send(&bytes[pos..end]).await;
+        pos = end;
+        step = if step > 1000 { 1 } else { step * 3 + 1 };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let missed = wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    let (reason, gap) = missed.values().next().expect("one");
+    assert_eq!(reason, "ringing");
+    assert!(!gap);
+
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status:?}\n{}", daemon.log_text());
+    let log = daemon.log_text();
+    assert!(!log.contains(SECRET), "the secret was logged:\n{log}");
+    assert!(log.contains("missed call"), "{log}");
+    drop(s.dir);
+}
+
+/// The caller's two Local channels of `03-ivr-abandon`, as `CoreShowChannels` lists them.
+fn ivr_call_channels() -> Vec<String> {
+    let item = |chan: &str, uid: &str| {
+        format!(
+            "Channel: {chan}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: 79264445566\r\n\
+             CallerIDName: Client\r\nContext: ivr-main\r\nExten: s\r\nPriority: 4\r\n\
+             Uniqueid: {uid}\r\nLinkedid: lab-pbx-1795376869.44\r\nApplication: Background\r\n\
+             ApplicationData: custom/ivr-welcome\r\nDuration: 00:00:02\r\nBridgeId: \r\n"
+        )
+    };
+    vec![
+        item(
+            "Local/74951234567@from-trunk-00000016;1",
+            "lab-pbx-1795376869.44",
+        ),
+        item(
+            "Local/74951234567@from-trunk-00000016;2",
+            "lab-pbx-1795376869.45",
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbx_restart_mid_call_keeps_a_call_the_pbx_still_lists() {
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let mut daemon = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+
+    let frames = capture("03-ivr-abandon.ami");
+    let split = 45; // in the IVR greeting, long before the caller hangs up
+    pbx.send(&frames[..split].concat()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pbx.set_channels(ivr_call_channels()).await;
+    pbx.kill_connection().await;
+    pbx.wait_resyncs(2, Duration::from_secs(10)).await;
+    assert_eq!(pbx.snapshot().await.1, 2, "logged in again");
+    daemon
+        .wait_log("AMI connection lost", 1, Duration::from_secs(5))
+        .await;
+
+    pbx.send(&frames[split..].concat()).await;
+    let missed = wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        missed.get("lab-pbx-1795376869.44"),
+        Some(&("ivr".to_string(), false)),
+        "{missed:?}"
+    );
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(5)).await.success());
+    assert_eq!(count(&s.db, "SELECT count(*) FROM calls"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbx_restart_without_the_call_finishes_it_flagged_gap() {
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let mut daemon = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+
+    let frames = capture("03-ivr-abandon.ami");
+    pbx.send(&frames[..45].concat()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(missed_calls(&s.db).is_empty(), "call still in progress");
+    pbx.kill_connection().await; // restarted PBX: the list comes back empty
+    pbx.wait_resyncs(2, Duration::from_secs(10)).await;
+    let missed = wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    let (reason, gap) = missed.get("lab-pbx-1795376869.44").expect("the IVR call");
+    assert_eq!(reason, "ivr");
+    assert!(gap, "finished by the resync, flagged gap");
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(5)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reconnects_only_when_ami_changes_and_survives_a_broken_config() {
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let mut daemon = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+
+    // Same file: nothing to do.
+    daemon.signal("HUP");
+    daemon
+        .wait_log("configuration unchanged", 1, Duration::from_secs(5))
+        .await;
+    // [log] changed, [ami] not: the session stays up.
+    write_config(&s.config, pbx.port, &s.db, "", "debug");
+    daemon.signal("HUP");
+    daemon
+        .wait_log("configuration reloaded", 1, Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pbx.snapshot().await,
+        (1, 1, 1, 0),
+        "no reconnect without an [ami] change"
+    );
+
+    // A broken file: logged, the running configuration stays.
+    std::fs::write(&s.config, "[ami]\nport = 70000\n").expect("write");
+    daemon.signal("HUP");
+    daemon
+        .wait_log("reload failed", 1, Duration::from_secs(5))
+        .await;
+    assert!(
+        daemon.log_text().contains("ami.port"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(pbx.snapshot().await.0, 1);
+
+    // [ami] changed: exactly one new session.
+    write_config(
+        &s.config,
+        pbx.port,
+        &s.db,
+        "stable_after_secs = 30",
+        "debug",
+    );
+    daemon.signal("HUP");
+    pbx.wait_resyncs(2, Duration::from_secs(10)).await;
+    daemon
+        .wait_log("configuration reloaded", 2, Duration::from_secs(5))
+        .await;
+    let (connections, logins, _, _) = pbx.snapshot().await;
+    assert_eq!((connections, logins), (2, 2));
+
+    // Still processing on the new session.
+    pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
+    wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(Duration::from_secs(5)).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_exits_0_with_every_completed_call_stored() {
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let mut daemon = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+
+    let frames = capture("13-concurrent-mix.ami");
+    let k = frames.len() / 2;
+    pbx.send(&frames[..k].concat()).await;
+    let before = missed_linkedids(&reference_calls(&frames[..k]));
+    assert!(before.len() >= 5, "enough calls end in the first half");
+    // Let the frames already written reach the daemon, then signal while still streaming.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rest = frames[k..].to_vec();
+    let state = Arc::clone(&pbx.state);
+    let streamer = tokio::spawn(async move {
+        for chunk in rest.chunks(20) {
+            let mut st = state.lock().await;
+            let Some(w) = st.writer.as_mut() else { return };
+            if w.write_all(&chunk.concat()).await.is_err() {
+                return;
+            }
+            drop(st);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let signalled = Instant::now();
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(5)).await;
+    let took = signalled.elapsed();
+    streamer.abort();
+    assert!(status.success(), "{status:?}\n{}", daemon.log_text());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    let stored: BTreeSet<String> = missed_calls(&s.db).into_keys().collect();
+    let all = missed_linkedids(&reference_calls(&frames));
+    let lost: Vec<_> = before.difference(&stored).collect();
+    assert!(
+        lost.is_empty(),
+        "completed before SIGTERM but not stored: {lost:?}"
+    );
+    let unknown: Vec<_> = stored.difference(&all).collect();
+    assert!(
+        unknown.is_empty(),
+        "stored but never completed: {unknown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_then_restart_loses_and_duplicates_nothing() {
+    let frames = capture("13-concurrent-mix.ami");
+
+    // Reference: the whole capture through the library into its own database.
+    let ref_dir = tempfile::tempdir().expect("tempdir");
+    let ref_db = ref_dir.path().join("ref.sqlite");
+    let store = Store::open(StoreSettings::new(&ref_db)).expect("reference store");
+    let mut pipeline = Pipeline::new(TrackerConfig::default(), StoreSink(store));
+    for msg in decode(&frames) {
+        let at = msg
+            .get("Timestamp")
+            .and_then(EventTime::parse_ami)
+            .unwrap_or_default();
+        pipeline.on_message(&msg, at).expect("record");
+    }
+    pipeline.into_sink().0.close().expect("close reference");
+    let expected = missed_calls(&ref_db);
+    assert!(expected.len() >= 10);
+
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let mut first = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let send_all = |pbx: &Pbx| {
+        let bytes = frames.concat();
+        let state = Arc::clone(&pbx.state);
+        tokio::spawn(async move {
+            for chunk in bytes.chunks(64 * 1024) {
+                let mut st = state.lock().await;
+                let Some(w) = st.writer.as_mut() else { return };
+                if w.write_all(chunk).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let streaming = send_all(&pbx);
+    wait_missed(&s.db, 5, Duration::from_secs(20)).await;
+    first.signal("KILL");
+    let status = first.wait_exit(Duration::from_secs(5)).await;
+    assert!(!status.success());
+    streaming.abort();
+    let committed = missed_calls(&s.db);
+    assert!(!committed.is_empty());
+    pbx.kill_connection().await;
+
+    // Restart on the same database and feed the whole capture again.
+    let mut second = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(2, Duration::from_secs(10)).await;
+    let streaming = send_all(&pbx);
+    wait_missed(&s.db, expected.len(), Duration::from_secs(30)).await;
+    streaming.await.expect("stream");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    second.signal("TERM");
+    assert!(second.wait_exit(Duration::from_secs(5)).await.success());
+
+    let after = missed_calls(&s.db);
+    for (id, v) in &committed {
+        assert_eq!(
+            after.get(id),
+            Some(v),
+            "committed call {id} changed or lost"
+        );
+    }
+    assert_eq!(after, expected, "same missed calls as one clean run");
+    assert_eq!(
+        count(&s.db, "SELECT count(*) FROM calls"),
+        count(&ref_db, "SELECT count(*) FROM calls")
+    );
+    assert_eq!(tasks(&s.db), tasks(&ref_db), "tasks: no double counting");
+    assert_eq!(
+        count(&s.db, "SELECT count(*) FROM task_events"),
+        count(&ref_db, "SELECT count(*) FROM task_events")
+    );
+}
