@@ -36,6 +36,8 @@ pub struct Pipeline<S> {
     tracker: Tracker,
     sink: S,
     finished: Vec<FinishedCall>,
+    /// `CoreShowChannel` items of a channel list seen in the stream, until its `Complete`.
+    listed_channels: Vec<Message>,
 }
 
 impl<S: CallSink> Pipeline<S> {
@@ -45,6 +47,7 @@ impl<S: CallSink> Pipeline<S> {
             tracker: Tracker::new(cfg),
             sink,
             finished: Vec::new(),
+            listed_channels: Vec::new(),
         }
     }
 
@@ -64,7 +67,22 @@ impl<S: CallSink> Pipeline<S> {
     }
 
     /// Feeds one message; `received_at` is the clock for events without `Timestamp`.
+    ///
+    /// A `CoreShowChannels` list inside the stream (a recorded resync after a reconnect) is
+    /// applied like the live client's resync when its `CoreShowChannelsComplete` arrives.
     pub fn on_message(&mut self, msg: &Message, received_at: EventTime) -> Result<(), S::Error> {
+        match msg.event_name() {
+            Some(b"CoreShowChannel") => {
+                self.listed_channels.push(msg.clone());
+                return Ok(());
+            }
+            Some(b"CoreShowChannelsComplete") => {
+                let items = std::mem::take(&mut self.listed_channels);
+                let at = self.tracker.latest().max(received_at);
+                return self.on_channels(&items, at);
+            }
+            _ => {}
+        }
         self.tracker
             .on_message(msg, received_at, &mut self.finished);
         self.drain()
@@ -136,4 +154,77 @@ fn log_finished(call: &FinishedCall) {
         gap = call.gap,
         "missed call"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(pairs: &[(&str, &str)]) -> Message {
+        Message::from_pairs(pairs)
+    }
+
+    #[test]
+    fn a_channel_list_in_the_stream_resyncs_the_tracker() {
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let chan = |event: &str, ts: &str, extra: &[(&'static str, &'static str)]| {
+            let mut v = vec![
+                ("Event", event),
+                ("Timestamp", ts),
+                ("Channel", "PJSIP/trunk-00000001"),
+                ("CallerIDNum", "79161234567"),
+                ("Context", "from-pstn"),
+                ("Exten", "74951234567"),
+                ("Uniqueid", "1700000000.1"),
+                ("Linkedid", "1700000000.1"),
+            ];
+            v.extend_from_slice(extra);
+            msg(&v)
+        };
+        let t = EventTime::default();
+        p.on_message(&chan("Newchannel", "1700000000.0", &[]), t)
+            .unwrap();
+        p.on_message(
+            &chan(
+                "Newexten",
+                "1700000001.0",
+                &[("Application", "Queue"), ("AppData", "sales")],
+            ),
+            t,
+        )
+        .unwrap();
+        assert_eq!(p.tracker().in_progress(), 1);
+        // After a reconnect the PBX lists one other channel: our call is gone.
+        p.on_message(
+            &msg(&[
+                ("Event", "CoreShowChannel"),
+                ("Channel", "PJSIP/101-00000002"),
+                ("Uniqueid", "1700000050.2"),
+                ("Linkedid", "1700000050.2"),
+                ("Context", "from-internal"),
+                ("Extension", "102"),
+                ("Application", "Dial"),
+                ("Duration", "00:00:03"),
+            ]),
+            t,
+        )
+        .unwrap();
+        assert!(
+            p.sink().is_empty(),
+            "nothing happens before the list is complete"
+        );
+        p.on_message(
+            &msg(&[
+                ("Event", "CoreShowChannelsComplete"),
+                ("EventList", "Complete"),
+                ("ListItems", "1"),
+            ]),
+            t,
+        )
+        .unwrap();
+        let done = p.sink();
+        assert_eq!(done.len(), 1);
+        assert!(done[0].gap);
+        assert_eq!(done[0].number, "79161234567");
+    }
 }
