@@ -38,7 +38,7 @@ fn synthetic(i: u64) -> FinishedCall {
         direction: Direction::Inbound,
         number: number.clone(),
         name: Some("Client".into()),
-        withheld: i % 97 == 0,
+        withheld: i.is_multiple_of(97),
         did: Some("74951234567".into()),
         queue: Some("sales".into()),
         started_at,
@@ -58,7 +58,7 @@ fn synthetic(i: u64) -> FinishedCall {
                 .collect();
             call.missed = Some(MissDetails {
                 loss_reason: LossReason::Ringing,
-                voicemail: i % 3 == 0,
+                voicemail: i.is_multiple_of(3),
             });
         }
         5 | 6 => {
