@@ -505,3 +505,47 @@ fn meta_records_the_calendar_timezone() {
     assert_eq!(tz, "Europe/Moscow");
     assert_eq!(task(&c, "79161110007").3, "2026-11-23T07:10:00.000Z");
 }
+
+#[test]
+fn a_conversation_that_began_before_the_miss_does_not_close_it() {
+    // The same client on two lines: one call answered at 09:58, still talking when the other
+    // call is missed at 10:00; it ends at 10:03 but is no callback for the miss.
+    let (_dir, path) = temp_db();
+    record_all(
+        &path,
+        &[
+            missed(
+                "pbx-8.1",
+                "79161110007",
+                "2026-11-23T10:00:00Z",
+                20.0,
+                &["101"],
+            ),
+            inbound_answered(
+                "pbx-8.2",
+                "79161110007",
+                "102",
+                "2026-11-23T10:03:00Z",
+                300.0,
+            ),
+        ],
+    );
+    let c = conn(&path);
+    assert_eq!(
+        task(&c, "79161110007"),
+        ("open".into(), 1, 0, "2026-11-23T10:10:00.000Z".into())
+    );
+    // A real callback afterwards still closes it.
+    record_all(
+        &path,
+        &[outbound(
+            "pbx-8.3",
+            "89161110007",
+            "101",
+            "2026-11-23T10:06:00Z",
+            true,
+            30.0,
+        )],
+    );
+    assert_eq!(task(&c, "79161110007").0, "done_on_time");
+}

@@ -5,7 +5,8 @@
 //!   one (deadline from [`sla::Calendar::deadline`], counted from the call's `ended_at`);
 //! - any other call with the number that ended after the task was opened is judged by
 //!   [`effect_on_task`]: it closes the task, counts as an unanswered callback attempt, or is
-//!   unrelated.
+//!   unrelated. A conversation that began before the miss (the client on two lines at once)
+//!   closes nothing.
 
 pub mod number;
 pub mod sla;
