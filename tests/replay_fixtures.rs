@@ -15,10 +15,11 @@ const TOLERANCE_SECS: f64 = 1.5;
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures");
     let mut out = Vec::new();
-    for lab in ["lab1", "lab2", "hand"] {
+    for lab in ["lab1", "lab2", "hand", "edge"] {
         for e in std::fs::read_dir(root.join(lab)).unwrap().flatten() {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "ami") {
+            let capture = p.extension().is_some_and(|x| x == "ami" || x == "raw");
+            if capture && p.with_extension("expect.json").exists() {
                 out.push(p);
             }
         }
@@ -145,7 +146,7 @@ fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> Vec<S
 fn every_capture_replays_to_its_expected_missed_calls_and_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let all = fixtures();
-    assert!(all.len() >= 30, "fixtures not found: {all:?}");
+    assert!(all.len() >= 33, "fixtures not found: {all:?}");
     let mut failures = Vec::new();
     let mut compared = 0;
     for path in &all {

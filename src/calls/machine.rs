@@ -275,7 +275,7 @@ impl Call {
                         self.voicemail_legs.push(pair);
                     }
                 }
-                self.classify(&chan, uid, cfg, at);
+                self.classify(&chan, uid, application, cfg, at);
                 if let Kind::Inbound(inb) = &mut self.kind
                     && uid == inb.caller
                 {
@@ -441,7 +441,11 @@ impl Call {
             caller_first_at,
             number: String::new(),
             name: None,
-            did: text(chan.exten),
+            did: if is_number(&String::from_utf8_lossy(chan.exten)) {
+                text(chan.exten)
+            } else {
+                String::new()
+            },
             queue: None,
             stage: Stage::Ivr,
             give_up: None,
@@ -460,6 +464,7 @@ impl Call {
         &mut self,
         chan: &ChannelInfo<'_>,
         uid: ChanId,
+        application: &[u8],
         cfg: &TrackerConfig,
         at: EventTime,
     ) {
@@ -473,7 +478,7 @@ impl Call {
             return;
         }
         let context = String::from_utf8_lossy(chan.context);
-        if cfg.is_inbound_context(&context) {
+        if cfg.is_inbound_context(&context) || queues_external_caller(chan, application, cfg) {
             self.become_inbound(chan, uid, at);
             return;
         }
@@ -532,6 +537,16 @@ impl Call {
     }
 }
 
+/// A channel with an external caller id (longer than an extension) that runs `Queue` is an
+/// inbound caller even in a context not listed as inbound (a DID routed straight to a queue).
+fn queues_external_caller(chan: &ChannelInfo<'_>, application: &[u8], cfg: &TrackerConfig) -> bool {
+    if !application.eq_ignore_ascii_case(b"Queue") {
+        return false;
+    }
+    let cid = String::from_utf8_lossy(chan.caller_id_num);
+    is_number(&cid) && cid.trim_start_matches('+').len() > cfg.internal_max_length
+}
+
 fn is_voicemail_app(application: &[u8]) -> bool {
     application.eq_ignore_ascii_case(b"VoiceMail") || application.eq_ignore_ascii_case(b"Record")
 }
@@ -552,9 +567,15 @@ fn is_menu_app(application: &[u8]) -> bool {
 }
 
 /// The agent id for a queue attempt: the member name, else the extension in the interface.
+///
+/// A member added without a name is named after its interface (`Local/101@agents/n`): then
+/// the extension is the agent.
 fn agent_name(member: &[u8], interface: &[u8], dest_channel: &[u8]) -> Box<str> {
-    if !member.is_empty() {
+    if !member.is_empty() && !member.contains(&b'/') {
         return String::from_utf8_lossy(member).into();
+    }
+    if !member.is_empty() {
+        return agent_from_channel(&String::from_utf8_lossy(member)).into();
     }
     let source = if interface.is_empty() {
         dest_channel

@@ -580,3 +580,52 @@ fn replaying_the_same_events_twice_gives_identical_output() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn external_caller_sent_straight_to_a_queue_is_inbound() {
+    let mut s = Script::new();
+    s.ev("Newchannel", &CALLER, "ivr", "sales", &[])
+        .app(&CALLER, "ivr", "Queue", "sales,r")
+        .ev(
+            "QueueCallerJoin",
+            &CALLER,
+            "ivr",
+            "sales",
+            &[("Queue", "sales")],
+        )
+        .wait(5.0)
+        .hangup(&CALLER);
+    assert_eq!(s.reason(), Some(LossReason::Queue));
+    assert_eq!(
+        s.only().did.as_deref(),
+        Some(""),
+        "no DID: the extension was a name"
+    );
+}
+
+#[test]
+fn extension_calling_a_queue_is_not_inbound() {
+    let ext = Ch {
+        name: "PJSIP/101-00000009",
+        uid: "1700000100.9",
+        linked: "1700000100.9",
+    };
+    let mut s = Script::new();
+    s.cid = "101";
+    s.ev("Newchannel", &ext, "from-internal", "400", &[])
+        .app(&ext, "from-internal", "Queue", "400")
+        .wait(5.0)
+        .hangup(&ext);
+    assert!(s.out.is_empty());
+}
+
+#[test]
+fn unnamed_queue_member_is_named_by_its_extension() {
+    let mut s = Script::new();
+    s.inbound()
+        .join_queue()
+        .agent_called(&AGENT1, "Local/101@agents/n")
+        .wait(2.0)
+        .hangup(&CALLER);
+    assert_eq!(s.only().attempts[0].agent, "101");
+}
