@@ -338,14 +338,7 @@ impl Call {
                         let agent = inb.attempt_agent(dest_id).unwrap_or_else(|| {
                             agent_from_channel(&String::from_utf8_lossy(dest.channel)).into()
                         });
-                        let pair = self
-                            .channels
-                            .iter()
-                            .find(|c| c.id == dest_id)
-                            .map_or(0, |c| c.pair);
-                        if let Kind::Inbound(inb) = &mut self.kind {
-                            inb.answer(agent, dest_id, pair, at);
-                        }
+                        self.answer_via(agent, dest_id, at);
                     }
                 } else if let Kind::Outbound(out) = &mut self.kind
                     && uid == out.channel
@@ -371,15 +364,7 @@ impl Call {
                 if let Some(inb) = self.inbound_caller(uid) {
                     let agent = agent_name(member, interface, dest.channel);
                     inb.end_attempt(&dest, LegEnd::Answer, at);
-                    let dest_id = chan_id(dest.uniqueid);
-                    let pair = self
-                        .channels
-                        .iter()
-                        .find(|c| c.id == dest_id)
-                        .map_or(0, |c| c.pair);
-                    if let Kind::Inbound(inb) = &mut self.kind {
-                        inb.answer(agent, dest_id, pair, at);
-                    }
+                    self.answer_via(agent, chan_id(dest.uniqueid), at);
                 }
                 None
             }
@@ -421,6 +406,18 @@ impl Call {
             }
             Event::Hangup { .. } => self.on_hangup(uid, at),
             _ => None,
+        }
+    }
+
+    /// The inbound caller was connected to `agent` over the leg `dest`.
+    fn answer_via(&mut self, agent: Box<str>, dest: ChanId, at: EventTime) {
+        let pair = self
+            .channels
+            .iter()
+            .find(|c| c.id == dest)
+            .map_or(0, |c| c.pair);
+        if let Kind::Inbound(inb) = &mut self.kind {
+            inb.answer(agent, dest, pair, at);
         }
     }
 

@@ -22,6 +22,12 @@ const AGENT1: Ch = Ch {
     uid: "1700000000.2",
     linked: "1700000000.1",
 };
+/// An extension placing its own call (outbound or internal).
+const EXT: Ch = Ch {
+    name: "PJSIP/101-00000009",
+    uid: "1700000100.9",
+    linked: "1700000100.9",
+};
 const AGENT2: Ch = Ch {
     name: "PJSIP/102-00000003",
     uid: "1700000000.3",
@@ -406,11 +412,7 @@ fn local_leg_answered_by_voicemail_is_a_timeout_not_an_answer() {
 
 #[test]
 fn outbound_call_reports_number_agent_and_talk_time() {
-    let ext = Ch {
-        name: "PJSIP/101-00000009",
-        uid: "1700000100.9",
-        linked: "1700000100.9",
-    };
+    let ext = EXT;
     let trunk = Ch {
         name: "PJSIP/provider-0000000a",
         uid: "1700000100.10",
@@ -465,11 +467,7 @@ fn outbound_call_reports_number_agent_and_talk_time() {
 
 #[test]
 fn internal_calls_produce_nothing() {
-    let ext = Ch {
-        name: "PJSIP/101-00000009",
-        uid: "1700000100.9",
-        linked: "1700000100.9",
-    };
+    let ext = EXT;
     let mut s = Script::new();
     s.ev("Newchannel", &ext, "from-internal", "102", &[])
         .ev(
@@ -605,11 +603,7 @@ fn external_caller_sent_straight_to_a_queue_is_inbound() {
 
 #[test]
 fn extension_calling_a_queue_is_not_inbound() {
-    let ext = Ch {
-        name: "PJSIP/101-00000009",
-        uid: "1700000100.9",
-        linked: "1700000100.9",
-    };
+    let ext = EXT;
     let mut s = Script::new();
     s.cid = "101";
     s.ev("Newchannel", &ext, "from-internal", "400", &[])
