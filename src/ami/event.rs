@@ -245,7 +245,14 @@ impl<'a> Fields<'a> {
                 };
             }
             match key.len() {
-                5 if is!(b"Event") => f.event = value,
+                5 if is!(b"Event") => {
+                    // Most of a busy stream (CEL, Cdr, QueueMemberStatus...) is not modelled:
+                    // stop reading those at their first header.
+                    if !is_modelled(value) {
+                        return Fields::default();
+                    }
+                    f.event = value;
+                }
                 5 if is!(b"Exten") => f.chan.exten = value,
                 5 if is!(b"Queue") => f.queue = value,
                 5 if is!(b"Cause") => f.cause = value,
@@ -316,6 +323,42 @@ impl<'a> Fields<'a> {
     fn source(&self) -> Option<ChannelInfo<'a>> {
         (self.has_channel && !self.chan.uniqueid.is_empty()).then_some(self.chan)
     }
+}
+
+/// Event names [`Event::from_fields`] turns into something other than `Other`.
+fn is_modelled(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"Newchannel"
+            | b"Newstate"
+            | b"NewCallerid"
+            | b"Newexten"
+            | b"VarSet"
+            | b"DialBegin"
+            | b"DialEnd"
+            | b"Dial"
+            | b"QueueCallerJoin"
+            | b"Join"
+            | b"QueueCallerLeave"
+            | b"Leave"
+            | b"QueueCallerAbandon"
+            | b"AgentCalled"
+            | b"AgentRingNoAnswer"
+            | b"AgentConnect"
+            | b"AgentComplete"
+            | b"AgentDump"
+            | b"BridgeEnter"
+            | b"BridgeLeave"
+            | b"Bridge"
+            | b"HangupRequest"
+            | b"SoftHangupRequest"
+            | b"Hangup"
+            | b"LocalOptimizationEnd"
+            | b"BlindTransfer"
+            | b"AttendedTransfer"
+            | b"Shutdown"
+            | b"FullyBooted"
+    )
 }
 
 fn parse_u8(raw: &[u8]) -> Option<u8> {
@@ -554,6 +597,46 @@ mod tests {
             Event::parse(&m).0,
             Event::DialBegin { chan: None, .. }
         ));
+    }
+
+    #[test]
+    fn every_modelled_name_maps_to_a_typed_event() {
+        for name in [
+            "Newchannel",
+            "Newstate",
+            "NewCallerid",
+            "Newexten",
+            "VarSet",
+            "DialBegin",
+            "DialEnd",
+            "QueueCallerJoin",
+            "Join",
+            "QueueCallerLeave",
+            "Leave",
+            "QueueCallerAbandon",
+            "AgentCalled",
+            "AgentRingNoAnswer",
+            "AgentConnect",
+            "AgentComplete",
+            "AgentDump",
+            "BridgeEnter",
+            "BridgeLeave",
+            "Bridge",
+            "HangupRequest",
+            "SoftHangupRequest",
+            "Hangup",
+            "LocalOptimizationEnd",
+            "BlindTransfer",
+            "AttendedTransfer",
+            "Shutdown",
+            "FullyBooted",
+        ] {
+            assert!(is_modelled(name.as_bytes()), "{name}");
+            let m = Message::from_pairs(&[("Event", name), ("Channel", "x"), ("Uniqueid", "1.1")]);
+            assert_ne!(Event::parse(&m).0, Event::Other, "{name}");
+        }
+        let dial = Message::from_pairs(&[("Event", "Dial"), ("SubEvent", "Begin")]);
+        assert_ne!(Event::parse(&dial).0, Event::Other);
     }
 
     #[test]
