@@ -129,6 +129,13 @@ pub fn bundled_events() -> Vec<ServedEvent> {
 
 /// `missedcalld demo`: runs the demo on its own runtime and prints the results on stdout.
 pub fn run_command() -> anyhow::Result<()> {
+    // Warnings only (reconnects, errors): the results are printed at the end. RUST_LOG=info
+    // shows the daemon's line per missed call as it happens.
+    let quiet = crate::config::LogSection {
+        level: "warn".to_string(),
+        ..crate::config::LogSection::default()
+    };
+    let _ = crate::logging::init(&quiet);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
