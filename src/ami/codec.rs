@@ -169,26 +169,24 @@ impl AmiCodec {
     /// Ordinary message: the first LF followed by a line end, from `next_index` on.
     fn scan_plain(&mut self, src: &BytesMut) -> Scan {
         let from = self.next_index;
-        for p in memchr_iter(b'\n', &src[from..]).map(|p| p + from) {
+        let mut scan = Scan::More;
+        let mut resume = src.len();
+        parser::scan::each_lf(&src[from..], |p| {
+            let p = p + from;
             match src.get(p + 1) {
-                None => {
-                    self.next_index = p;
-                    return Scan::More;
-                }
-                Some(b'\n') => return Scan::End(p + 2),
+                None => resume = p,
+                Some(b'\n') => scan = Scan::End(p + 2),
                 Some(b'\r') => match src.get(p + 2) {
-                    None => {
-                        self.next_index = p;
-                        return Scan::More;
-                    }
-                    Some(b'\n') => return Scan::End(p + 3),
-                    Some(_) => {}
+                    None => resume = p,
+                    Some(b'\n') => scan = Scan::End(p + 3),
+                    Some(_) => return true,
                 },
-                Some(_) => {}
+                Some(_) => return true,
             }
-        }
-        self.next_index = src.len();
-        Scan::More
+            false
+        });
+        self.next_index = resume;
+        scan
     }
 
     /// `Response: Follows`: the first blank line after a line ending in `--END COMMAND--`.

@@ -26,8 +26,9 @@ use bytes::Bytes;
 use memchr::memchr;
 use nom::branch::alt;
 use nom::bytes::complete::tag;
-use nom::combinator::{eof, opt};
+use nom::combinator::{eof, opt, recognize};
 use nom::error::{Error, ErrorKind};
+use nom::sequence::terminated;
 use nom::{IResult, Offset, Parser};
 
 use super::message::{HeaderSpan, Message};
@@ -81,62 +82,218 @@ fn fail(input: &[u8], kind: ErrorKind) -> nom::Err<Error<&[u8]>> {
 }
 
 /// `line_end := "\r\n" | "\n"`
+#[inline]
 pub fn line_end(input: &[u8]) -> IResult<&[u8], &[u8]> {
     alt((tag(&b"\r\n"[..]), tag(&b"\n"[..]))).parse(input)
 }
 
-/// `line := text (line_end | EOF)`, `text := (byte - "\n")*` without a CR just before the LF.
-///
-/// Returns the text. Fails only on empty input. One `memchr` finds the line end.
-pub fn line(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    if input.is_empty() {
-        return Err(fail(input, ErrorKind::Eof));
-    }
-    let end = memchr(b'\n', input).unwrap_or(input.len());
+/// `line_end | EOF | "\r" EOF` (`quirk_eof_line`: the last line of a cut capture).
+#[inline]
+fn line_end_or_eof(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    alt((line_end, eof, terminated(tag(&b"\r"[..]), eof))).parse(input)
+}
+
+/// `text := (byte - "\n")*`, up to the line end, without a CR just before the LF.
+#[inline]
+pub fn text(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    let end = scan::find_lf(input).unwrap_or(input.len());
     let text_end = if end > 0 && input[end - 1] == b'\r' {
         end - 1
     } else {
         end
     };
-    let (text, rest) = input.split_at(text_end);
-    let (rest, _) = alt((line_end, eof, tag(&b"\r"[..]))).parse(rest)?;
-    Ok((rest, text))
+    Ok((&input[text_end..], &input[..text_end]))
 }
 
-/// `key := (byte - ":")*`, the bytes of a line's text before its first colon.
+/// `line := text line_end` (or EOF); fails only on empty input.
+#[inline]
+pub fn line(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    if input.is_empty() {
+        return Err(fail(input, ErrorKind::Eof));
+    }
+    terminated(text, line_end_or_eof).parse(input)
+}
+
+/// `key := (byte - ":" - "\n")*`, the bytes before the first colon of the line.
 ///
-/// Keys may be empty and may hold spaces, `-()/@;.` and any non-UTF-8 byte.
-pub fn key(text: &[u8]) -> IResult<&[u8], &[u8]> {
-    match memchr(b':', text) {
-        Some(colon) => Ok((&text[colon..], &text[..colon])),
-        None => Err(fail(text, ErrorKind::TakeUntil)),
+/// Keys may be empty and may hold spaces, `-()/@;.` and any non-UTF-8 byte. Fails when the
+/// line has no colon.
+#[inline]
+pub fn key(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    match scan::find_colon_or_lf(input) {
+        Some(i) if input[i] == b':' => Ok((&input[i..], &input[..i])),
+        _ => Err(fail(input, ErrorKind::TakeUntil)),
     }
 }
 
-/// `value := byte*`, the rest of the line's text, further colons included; may be empty.
-pub fn value(text: &[u8]) -> IResult<&[u8], &[u8]> {
-    Ok((&text[text.len()..], text))
+/// `separator := ":" [" "]`
+#[inline]
+pub fn separator(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    recognize((tag(&b":"[..]), opt(tag(&b" "[..])))).parse(input)
 }
 
-/// `field := key ":" [" "] value`, applied to one line's text.
-pub fn field(text: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
-    let (rest, k) = key(text)?;
-    let (rest, _) = tag(&b":"[..]).parse(rest)?;
-    let (rest, _) = opt(tag(&b" "[..])).parse(rest)?;
-    let (rest, v) = value(rest)?;
+/// `value := text`, everything after the separator up to the line end, further colons
+/// included; may be empty.
+#[inline]
+pub fn value(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    text(input)
+}
+
+/// `field := key separator value`, applied to one line's text.
+pub fn field(input: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (rest, (k, _, v)) = (key, separator, value).parse(input)?;
     Ok((rest, (k, v)))
 }
 
 /// `header := field line_end | raw_line | blank_line`: one whole line of a message.
+#[inline]
 pub fn header(input: &[u8]) -> IResult<&[u8], Line<'_>> {
-    let (rest, text) = line(input)?;
-    if text.is_empty() {
-        return Ok((rest, Line::Blank));
+    if let Ok((rest, (key, value))) = terminated(field, line_end_or_eof).parse(input) {
+        return Ok((rest, Line::Field { key, value }));
     }
-    Ok(match field(text) {
-        Ok((_, (key, value))) => (rest, Line::Field { key, value }),
-        Err(_) => (rest, Line::Raw(text)),
-    })
+    let (rest, text) = line(input)?;
+    Ok((
+        rest,
+        if text.is_empty() {
+            Line::Blank
+        } else {
+            Line::Raw(text)
+        },
+    ))
+}
+
+/// Short-haystack byte search: the lines of AMI are ~25 bytes, where a `memchr` call costs
+/// more than the scan itself; so the first bytes are checked 8 at a time in a `u64` (SWAR),
+/// and `memchr` takes over for long values.
+pub mod scan {
+    use memchr::{memchr, memchr2};
+
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    /// Bytes checked word by word before handing over to `memchr`.
+    const SHORT: usize = 64;
+
+    /// 0x80 in every byte of `x` that is zero, 0 elsewhere (exact, no false positives).
+    #[inline(always)]
+    pub fn zero_bytes(x: u64) -> u64 {
+        !((((x & LOW7).wrapping_add(LOW7)) | x) | LOW7)
+    }
+
+    #[inline(always)]
+    fn word(hay: &[u8], i: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        u64::from_le_bytes(w)
+    }
+
+    #[inline(always)]
+    fn find_by(
+        hay: &[u8],
+        mask: impl Fn(u64) -> u64,
+        slow: impl Fn(&[u8]) -> Option<usize>,
+    ) -> Option<usize> {
+        let mut i = 0;
+        while i + 8 <= hay.len() && i < SHORT {
+            let m = mask(word(hay, i));
+            if m != 0 {
+                return Some(i + (m.trailing_zeros() / 8) as usize);
+            }
+            i += 8;
+        }
+        slow(&hay[i..]).map(|p| p + i)
+    }
+
+    /// 0x80 in every byte of `w` that is a colon or an LF.
+    #[inline(always)]
+    fn colon_or_lf(w: u64) -> u64 {
+        zero_bytes(w ^ (ONES * u64::from(b'\n'))) | zero_bytes(w ^ (ONES * u64::from(b':')))
+    }
+
+    /// 0x80 in every byte of `w` that is an LF.
+    #[inline(always)]
+    fn lf(w: u64) -> u64 {
+        zero_bytes(w ^ (ONES * u64::from(b'\n')))
+    }
+
+    /// Bit k set when byte k of the 64-byte block is marked by `marks`.
+    #[inline(always)]
+    fn block_mask(block: &[u8], marks: impl Fn(u64) -> u64) -> u64 {
+        const GATHER: u64 = 0x0102_0408_1020_4080;
+        let mut mask = 0u64;
+        for k in 0..8 {
+            let z = marks(word(block, 8 * k));
+            // Moves the 0x80 marks of the eight bytes into the top byte, bit k for byte k.
+            let bits = (z >> 7).wrapping_mul(GATHER) >> 56;
+            mask |= bits << (8 * k);
+        }
+        mask
+    }
+
+    /// Calls `f(position, byte)` for every byte of `hay` marked by `marks`, in order, until it
+    /// returns false. Masks of 64 bytes keep the loop free of per-byte and per-line branches.
+    #[inline(always)]
+    fn each_marked(
+        hay: &[u8],
+        marks: impl Fn(u64) -> u64 + Copy,
+        mut f: impl FnMut(usize, u8) -> bool,
+    ) {
+        let mut base = 0;
+        let mut tail = [0u8; 64];
+        while base < hay.len() {
+            let mut mask = if base + 64 <= hay.len() {
+                block_mask(&hay[base..base + 64], marks)
+            } else {
+                let n = hay.len() - base;
+                tail[..n].copy_from_slice(&hay[base..]);
+                tail[n..].fill(0);
+                block_mask(&tail, marks)
+            };
+            while mask != 0 {
+                let p = base + mask.trailing_zeros() as usize;
+                if !f(p, hay[p]) {
+                    return;
+                }
+                mask &= mask - 1;
+            }
+            base += 64;
+        }
+    }
+
+    /// Calls `f(position, byte)` for every colon and LF of `hay` in order, until it returns
+    /// false (the parser's lexer).
+    #[inline(always)]
+    pub fn structural(hay: &[u8], f: impl FnMut(usize, u8) -> bool) {
+        each_marked(hay, colon_or_lf, f);
+    }
+
+    /// Calls `f(position)` for every LF of `hay` in order, until it returns false (the
+    /// codec's boundary scan).
+    #[inline(always)]
+    pub fn each_lf(hay: &[u8], mut f: impl FnMut(usize) -> bool) {
+        each_marked(hay, lf, |p, _| f(p));
+    }
+
+    /// Position of the first LF.
+    #[inline(always)]
+    pub fn find_lf(hay: &[u8]) -> Option<usize> {
+        find_by(
+            hay,
+            |w| zero_bytes(w ^ (ONES * u64::from(b'\n'))),
+            |h| memchr(b'\n', h),
+        )
+    }
+
+    /// Position of the first colon or LF.
+    #[inline(always)]
+    pub fn find_colon_or_lf(hay: &[u8]) -> Option<usize> {
+        find_by(
+            hay,
+            |w| {
+                zero_bytes(w ^ (ONES * u64::from(b'\n'))) | zero_bytes(w ^ (ONES * u64::from(b':')))
+            },
+            |h| memchr2(b':', b'\n', h),
+        )
+    }
 }
 
 /// Fields that may precede the raw output of a `Response: Follows` reply (`quirk_follows`).
@@ -157,8 +314,106 @@ fn is_follows_field_pair(key: &[u8], value: &[u8]) -> bool {
 
 /// `message := header* [blank_line]`: fills `spans` with the frame's headers in wire order.
 ///
-/// Offsets are relative to `frame`. See the module docs for `quirk_follows`.
+/// The hot path of the codec. One pass of [`scan::structural`] finds every colon and LF of the
+/// frame 64 bytes at a time; each LF closes a line that is then split as `field` or
+/// `raw_line` would split it. The result is identical to [`message_spans_nom`], which still
+/// handles `Response: Follows` replies and the trailing-data error.
 pub fn message_spans(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), ParseError> {
+    const NONE: usize = usize::MAX;
+    if frame.len() > u32::MAX as usize {
+        return Err(ParseError::TooLarge { len: frame.len() });
+    }
+    let mut line_start = 0;
+    let mut colon = NONE;
+    let mut blank_end = NONE;
+    let mut follows = false;
+    scan::structural(frame, |p, b| {
+        if b == b':' {
+            if colon == NONE {
+                colon = p;
+            }
+            return true;
+        }
+        let text_end = if p > line_start && frame[p - 1] == b'\r' {
+            p - 1
+        } else {
+            p
+        };
+        if text_end == line_start {
+            blank_end = p + 1;
+            return false;
+        }
+        push_line(frame, spans, line_start, colon, text_end);
+        if spans.len() == 1 && first_is_follows(frame, spans) {
+            follows = true;
+            return false;
+        }
+        line_start = p + 1;
+        colon = NONE;
+        true
+    });
+    if !follows {
+        if blank_end != NONE {
+            check_trailing(frame, &frame[blank_end..])?;
+        } else if line_start < frame.len() {
+            // quirk_eof_line: the last line has no line end.
+            let end = frame.len();
+            let text_end = if frame[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
+            if text_end > line_start {
+                push_line(frame, spans, line_start, colon, text_end);
+                follows = spans.len() == 1 && first_is_follows(frame, spans);
+            }
+        }
+    }
+    if follows {
+        spans.clear();
+        return message_spans_nom(frame, spans);
+    }
+    if spans.is_empty() {
+        return Err(ParseError::Empty { len: frame.len() });
+    }
+    Ok(())
+}
+
+/// One line `[start, text_end)` whose first colon is at `colon` (`usize::MAX`: none), split
+/// as `field := key ":" [" "] value` or kept whole as a `raw_line` with an empty key.
+#[inline(always)]
+fn push_line(
+    frame: &[u8],
+    spans: &mut Vec<HeaderSpan>,
+    start: usize,
+    colon: usize,
+    text_end: usize,
+) {
+    if colon < text_end {
+        let mut value = colon + 1;
+        if value < text_end && frame[value] == b' ' {
+            value += 1;
+        }
+        spans.push(HeaderSpan::new(start..colon, value..text_end));
+    } else {
+        spans.push(HeaderSpan::new(start..start, start..text_end));
+    }
+}
+
+fn first_is_follows(frame: &[u8], spans: &[HeaderSpan]) -> bool {
+    let h = spans[0];
+    is_follows_field_pair(
+        &frame[h.key.0 as usize..h.key.1 as usize],
+        &frame[h.value.0 as usize..h.value.1 as usize],
+    )
+}
+
+/// `message := header* [blank_line]`, the grammar applied rule by rule with the nom functions
+/// above: fills `spans` with the frame's headers in wire order (offsets relative to `frame`).
+///
+/// This is the reference: [`message_spans`] gives the same result faster (a property test
+/// checks it) and hands `Response: Follows` replies (`quirk_follows`) to this function.
+pub fn message_spans_nom(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), ParseError> {
     if frame.len() > u32::MAX as usize {
         return Err(ParseError::TooLarge { len: frame.len() });
     }
@@ -453,6 +708,66 @@ mod tests {
         let m = parse_message(frame.clone()).expect("parses");
         let v = m.get_bytes("Uniqueid").expect("present");
         assert_eq!(v.as_ptr(), frame[20..].as_ptr());
+    }
+
+    /// Frames made of protocol-shaped pieces and arbitrary bytes.
+    fn frame_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop::collection::vec(
+            prop_oneof![
+                3 => prop::sample::select(vec![
+                    &b"\r\n"[..], b"\n", b"\r", b":", b": ", b" ", b"Event", b"Response: Follows\r\n",
+                    b"Privilege: Command\r\n", b"--END COMMAND--", b"\r\n\r\n", b"\xff",
+                ])
+                .prop_map(|s| s.to_vec()),
+                2 => prop::collection::vec(any::<u8>(), 0..90),
+            ],
+            0..24,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// The fast lexer path and the nom grammar agree on every input, errors included.
+        #[test]
+        fn fast_path_equals_nom_grammar(frame in frame_bytes()) {
+            let (mut fast, mut nom) = (Vec::new(), Vec::new());
+            let a = message_spans(&frame, &mut fast);
+            let b = message_spans_nom(&frame, &mut nom);
+            proptest::prop_assert_eq!(&a, &b);
+            if a.is_ok() {
+                proptest::prop_assert_eq!(fast, nom);
+            }
+        }
+    }
+
+    #[test]
+    fn structural_scan_finds_every_colon_and_lf() {
+        let mut hay = Vec::new();
+        for i in 0..300u32 {
+            hay.push(match i % 7 {
+                0 => b':',
+                3 => b'\n',
+                _ => (i % 251) as u8 | 0x80,
+            });
+        }
+        let expected: Vec<usize> = hay
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| matches!(b, b':' | b'\n'))
+            .map(|(i, _)| i)
+            .collect();
+        for len in [0, 1, 63, 64, 65, 128, 300] {
+            let mut got = Vec::new();
+            scan::structural(&hay[..len], |p, _| {
+                got.push(p);
+                true
+            });
+            let want: Vec<usize> = expected.iter().copied().filter(|&p| p < len).collect();
+            assert_eq!(got, want, "len {len}");
+        }
     }
 
     #[test]
