@@ -27,7 +27,9 @@ fn decode(data: &[u8], max: usize, chunk: usize) -> Vec<Frame> {
 
 fuzz_target!(|input: &[u8]| {
     // First byte picks the cap and the read size, the rest is the stream.
-    let Some((&knob, data)) = input.split_first() else { return };
+    let Some((&knob, data)) = input.split_first() else {
+        return;
+    };
     let max = [24, 100, 64 * 1024][usize::from(knob % 3)];
     let chunk = usize::from(knob / 3) + 1;
     let whole = decode(data, max, data.len().max(1));
