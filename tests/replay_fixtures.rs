@@ -201,3 +201,48 @@ fn every_capture_replays_to_its_expected_missed_calls_and_tasks() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn the_log_has_one_info_line_per_missed_call_and_per_task_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.sqlite");
+    let db = db.to_str().unwrap();
+    let capture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures/lab2/13-concurrent-mix.ami");
+    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
+        .args(["replay", "--db", db, capture.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    let info: Vec<&str> = log.lines().filter(|l| l.contains(" INFO ")).collect();
+    let missed_lines = info.iter().filter(|l| l.contains(" missed call ")).count();
+    let closed_lines = info.iter().filter(|l| l.contains(" closed ")).count();
+    let missed = json(&["missed", "--db", db, "--json"]);
+    let tasks = json(&["tasks", "--db", db, "--json"]);
+    let closed = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["closed_at"].is_null())
+        .count();
+    assert_eq!(missed_lines, missed.as_array().unwrap().len());
+    assert_eq!(closed_lines, closed);
+    assert!(closed > 0);
+    let other: Vec<_> = info
+        .iter()
+        .filter(|l| {
+            !l.contains(" missed call ")
+                && !l.contains(" closed ")
+                && !l.contains("schema upgraded")
+        })
+        .collect();
+    assert!(other.is_empty(), "unexpected INFO lines: {other:#?}");
+    // Every missed-call line names caller, DID, wait, reason and the agents rung.
+    for l in info.iter().filter(|l| l.contains(" missed call ")) {
+        for field in ["caller=", "did=", "wait=", "reason=", "agents="] {
+            assert!(l.contains(field), "{field} missing in {l}");
+        }
+    }
+}

@@ -78,6 +78,8 @@ enum TaskLog {
 }
 
 impl TaskLog {
+    /// Opening and joining are DEBUG: the pipeline already logs one INFO line per missed call,
+    /// and admins tail exactly that; a task closing is the other INFO line they watch for.
     fn emit(&self) {
         match self {
             TaskLog::Opened {
@@ -86,7 +88,7 @@ impl TaskLog {
                 deadline,
                 assignee,
                 linkedid,
-            } => tracing::info!(
+            } => tracing::debug!(
                 task,
                 number = %number,
                 deadline = %deadline.to_rfc3339(),
@@ -100,7 +102,7 @@ impl TaskLog {
                 missed_count,
                 deadline,
                 linkedid,
-            } => tracing::info!(
+            } => tracing::debug!(
                 task,
                 number = %number,
                 missed_count,
