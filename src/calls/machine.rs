@@ -333,7 +333,10 @@ impl Call {
                 let end = LegEnd::from_status(status);
                 if let Some(inb) = self.inbound_caller(uid) {
                     inb.end_attempt(&dest, end, at);
-                    if end == LegEnd::Answer && !dest.uniqueid.is_empty() {
+                    // A queue member who picks up hears the announcement first: the caller is
+                    // connected only at `AgentConnect`. A `Dial` bridges on answer.
+                    let in_queue = matches!(inb.stage, Stage::Queue);
+                    if end == LegEnd::Answer && !dest.uniqueid.is_empty() && !in_queue {
                         let dest_id = chan_id(dest.uniqueid);
                         let agent = inb.attempt_agent(dest_id).unwrap_or_else(|| {
                             agent_from_channel(&String::from_utf8_lossy(dest.channel)).into()

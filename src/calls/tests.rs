@@ -623,3 +623,28 @@ fn unnamed_queue_member_is_named_by_its_extension() {
         .hangup(&CALLER);
     assert_eq!(s.only().attempts[0].agent, "101");
 }
+
+#[test]
+fn caller_lost_during_the_members_announcement_is_not_answered() {
+    let mut s = Script::new();
+    s.inbound()
+        .join_queue()
+        .agent_called(&AGENT1, "101")
+        .wait(4.0)
+        .dial_end(&AGENT1, "ANSWER")
+        .wait(1.0)
+        .ev(
+            "AgentDump",
+            &CALLER,
+            "x",
+            "s",
+            &[("MemberName", "101"), ("Queue", "sales")],
+        )
+        .hangup(&CALLER);
+    let c = s.only();
+    assert!(
+        !c.answered,
+        "no AgentConnect: the caller never talked to 101"
+    );
+    assert_eq!(c.attempts[0].outcome, AttemptOutcome::Answered);
+}
