@@ -267,6 +267,20 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM, then a clean exit (status 0) within 5 s.
+    async fn terminate(&mut self) {
+        self.signal("TERM");
+        let status = self.wait_exit(Duration::from_secs(5)).await;
+        assert!(status.success(), "{status:?}\n{}", self.log_text());
+    }
+
+    /// SIGKILL, then an exit that is not a success within 5 s.
+    async fn kill(&mut self) {
+        self.signal("KILL");
+        let status = self.wait_exit(Duration::from_secs(5)).await;
+        assert!(!status.success(), "{status:?}");
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -325,7 +339,63 @@ fn setup(port: u16) -> Setup {
     }
 }
 
+/// A stand-in PBX and a fresh setup with the daemon running on it, logged in and resynchronised
+/// once.
+async fn start_logged_in() -> (Pbx, Setup, Daemon) {
+    let pbx = Pbx::start().await;
+    let s = setup(pbx.port);
+    let daemon = Daemon::start(&s.config, &s.log);
+    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    (pbx, s, daemon)
+}
+
+/// Writes `pieces` to the current connection from a background task, one piece per lock of the
+/// state, sleeping `pause` (if any) after each; stops quietly once there is no connection.
+fn stream_in_background(
+    pbx: &Pbx,
+    pieces: Vec<Vec<u8>>,
+    pause: Option<Duration>,
+) -> JoinHandle<()> {
+    let state = Arc::clone(&pbx.state);
+    tokio::spawn(async move {
+        for piece in pieces {
+            let mut st = state.lock().await;
+            let Some(w) = st.writer.as_mut() else { return };
+            if w.write_all(&piece).await.is_err() {
+                return;
+            }
+            drop(st);
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    })
+}
+
+/// Streams the whole capture in the background, 64 KiB at a time, without pauses.
+fn stream_capture(pbx: &Pbx, frames: &[Bytes]) -> JoinHandle<()> {
+    let pieces = frames
+        .concat()
+        .chunks(64 * 1024)
+        .map(<[u8]>::to_vec)
+        .collect();
+    stream_in_background(pbx, pieces, None)
+}
+
+/// Streams the whole capture (see [`stream_capture`]), waits until 5 missed calls are stored, then
+/// SIGKILLs the daemon; returns what was committed by then.
+async fn kill_mid_capture(pbx: &Pbx, s: &Setup, daemon: &mut Daemon, frames: &[Bytes]) -> Missed {
+    let streaming = stream_capture(pbx, frames);
+    wait_missed(&s.db, 5, Duration::from_secs(20)).await;
+    daemon.kill().await;
+    streaming.abort();
+    missed_calls(&s.db)
+}
+
 // ---------------------------------------------------------------------------- database checks
+
+/// linkedid -> (loss_reason, gap) of stored missed calls.
+type Missed = BTreeMap<String, (String, bool)>;
 
 fn read_db(db: &Path) -> Option<rusqlite::Connection> {
     if !db.exists() {
@@ -335,7 +405,7 @@ fn read_db(db: &Path) -> Option<rusqlite::Connection> {
 }
 
 /// linkedid -> (loss_reason, gap) of every stored missed call.
-fn missed_calls(db: &Path) -> BTreeMap<String, (String, bool)> {
+fn missed_calls(db: &Path) -> Missed {
     let Some(c) = read_db(db) else {
         return BTreeMap::new();
     };
@@ -372,7 +442,7 @@ fn tasks(db: &Path) -> Vec<(String, i64, String, i64)> {
         .collect()
 }
 
-async fn wait_missed(db: &Path, n: usize, within: Duration) -> BTreeMap<String, (String, bool)> {
+async fn wait_missed(db: &Path, n: usize, within: Duration) -> Missed {
     let deadline = Instant::now() + within;
     loop {
         let m = missed_calls(db);
@@ -391,14 +461,22 @@ async fn wait_missed(db: &Path, n: usize, within: Duration) -> BTreeMap<String, 
 /// What the library's own pipeline makes of `frames` (the reference for the daemon).
 fn reference_calls(frames: &[Bytes]) -> Vec<FinishedCall> {
     let mut pipeline = Pipeline::new(TrackerConfig::default(), Vec::new());
+    feed(&mut pipeline, frames);
+    pipeline.into_sink()
+}
+
+/// Runs the decoded `frames` through `pipeline`, each event at its own `Timestamp`.
+fn feed<S: CallSink>(pipeline: &mut Pipeline<S>, frames: &[Bytes])
+where
+    S::Error: std::fmt::Debug,
+{
     for msg in decode(frames) {
         let at = msg
             .get("Timestamp")
             .and_then(EventTime::parse_ami)
             .unwrap_or_default();
-        pipeline.on_message(&msg, at).expect("vec sink");
+        pipeline.on_message(&msg, at).expect("record");
     }
-    pipeline.into_sink()
 }
 
 fn decode(frames: &[Bytes]) -> Vec<Message> {
@@ -424,6 +502,17 @@ fn missed_linkedids(calls: &[FinishedCall]) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every call in `committed` is still in `after`, unchanged.
+fn assert_committed_kept(committed: &Missed, after: &Missed) {
+    for (id, v) in committed {
+        assert_eq!(
+            after.get(id),
+            Some(v),
+            "committed call {id} changed or lost"
+        );
+    }
+}
+
 struct StoreSink(Store);
 
 impl CallSink for StoreSink {
@@ -437,10 +526,7 @@ impl CallSink for StoreSink {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn md5_login_then_a_capture_served_in_odd_pieces() {
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut daemon = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let (pbx, s, mut daemon) = start_logged_in().await;
     let (_, logins, _, bad) = pbx.snapshot().await;
     assert_eq!(
         (logins, bad),
@@ -465,9 +551,7 @@ async fn md5_login_then_a_capture_served_in_odd_pieces() {
     assert_eq!(reason, "ringing");
     assert!(!gap);
 
-    daemon.signal("TERM");
-    let status = daemon.wait_exit(Duration::from_secs(5)).await;
-    assert!(status.success(), "{status:?}\n{}", daemon.log_text());
+    daemon.terminate().await;
     let log = daemon.log_text();
     assert!(!log.contains(SECRET), "the secret was logged:\n{log}");
     assert!(log.contains("missed call"), "{log}");
@@ -498,10 +582,7 @@ fn ivr_call_channels() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pbx_restart_mid_call_keeps_a_call_the_pbx_still_lists() {
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut daemon = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let (pbx, s, mut daemon) = start_logged_in().await;
 
     let frames = capture("03-ivr-abandon.ami");
     let split = 45; // in the IVR greeting, long before the caller hangs up
@@ -522,17 +603,13 @@ async fn pbx_restart_mid_call_keeps_a_call_the_pbx_still_lists() {
         Some(&("ivr".to_string(), false)),
         "{missed:?}"
     );
-    daemon.signal("TERM");
-    assert!(daemon.wait_exit(Duration::from_secs(5)).await.success());
+    daemon.terminate().await;
     assert_eq!(count(&s.db, "SELECT count(*) FROM calls"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pbx_restart_without_the_call_finishes_it_flagged_gap() {
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut daemon = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let (pbx, s, mut daemon) = start_logged_in().await;
 
     let frames = capture("03-ivr-abandon.ami");
     pbx.send(&frames[..45].concat()).await;
@@ -544,16 +621,12 @@ async fn pbx_restart_without_the_call_finishes_it_flagged_gap() {
     let (reason, gap) = missed.get("lab-pbx-1795376869.44").expect("the IVR call");
     assert_eq!(reason, "ivr");
     assert!(gap, "finished by the resync, flagged gap");
-    daemon.signal("TERM");
-    assert!(daemon.wait_exit(Duration::from_secs(5)).await.success());
+    daemon.terminate().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reconnects_only_when_ami_changes_and_survives_a_broken_config() {
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut daemon = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let (pbx, s, mut daemon) = start_logged_in().await;
 
     // Same file: nothing to do.
     daemon.signal("HUP");
@@ -605,16 +678,12 @@ async fn sighup_reconnects_only_when_ami_changes_and_survives_a_broken_config() 
     // Still processing on the new session.
     pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
     wait_missed(&s.db, 1, Duration::from_secs(10)).await;
-    daemon.signal("TERM");
-    assert!(daemon.wait_exit(Duration::from_secs(5)).await.success());
+    daemon.terminate().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_exits_0_with_every_completed_call_stored() {
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut daemon = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
+    let (pbx, s, mut daemon) = start_logged_in().await;
 
     let frames = capture("13-concurrent-mix.ami");
     let k = frames.len() / 2;
@@ -623,19 +692,8 @@ async fn sigterm_mid_stream_exits_0_with_every_completed_call_stored() {
     assert!(before.len() >= 5, "enough calls end in the first half");
     // Let the frames already written reach the daemon, then signal while still streaming.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rest = frames[k..].to_vec();
-    let state = Arc::clone(&pbx.state);
-    let streamer = tokio::spawn(async move {
-        for chunk in rest.chunks(20) {
-            let mut st = state.lock().await;
-            let Some(w) = st.writer.as_mut() else { return };
-            if w.write_all(&chunk.concat()).await.is_err() {
-                return;
-            }
-            drop(st);
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    });
+    let rest = frames[k..].chunks(20).map(<[Bytes]>::concat).collect();
+    let streamer = stream_in_background(&pbx, rest, Some(Duration::from_millis(2)));
     let signalled = Instant::now();
     daemon.signal("TERM");
     let status = daemon.wait_exit(Duration::from_secs(5)).await;
@@ -667,62 +725,27 @@ async fn sigkill_then_restart_loses_and_duplicates_nothing() {
     let ref_db = ref_dir.path().join("ref.sqlite");
     let store = Store::open(StoreSettings::new(&ref_db)).expect("reference store");
     let mut pipeline = Pipeline::new(TrackerConfig::default(), StoreSink(store));
-    for msg in decode(&frames) {
-        let at = msg
-            .get("Timestamp")
-            .and_then(EventTime::parse_ami)
-            .unwrap_or_default();
-        pipeline.on_message(&msg, at).expect("record");
-    }
+    feed(&mut pipeline, &frames);
     pipeline.into_sink().0.close().expect("close reference");
     let expected = missed_calls(&ref_db);
     assert!(expected.len() >= 10);
 
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut first = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
-    let send_all = |pbx: &Pbx| {
-        let bytes = frames.concat();
-        let state = Arc::clone(&pbx.state);
-        tokio::spawn(async move {
-            for chunk in bytes.chunks(64 * 1024) {
-                let mut st = state.lock().await;
-                let Some(w) = st.writer.as_mut() else { return };
-                if w.write_all(chunk).await.is_err() {
-                    return;
-                }
-            }
-        })
-    };
-    let streaming = send_all(&pbx);
-    wait_missed(&s.db, 5, Duration::from_secs(20)).await;
-    first.signal("KILL");
-    let status = first.wait_exit(Duration::from_secs(5)).await;
-    assert!(!status.success());
-    streaming.abort();
-    let committed = missed_calls(&s.db);
+    let (pbx, s, mut first) = start_logged_in().await;
+    let committed = kill_mid_capture(&pbx, &s, &mut first, &frames).await;
     assert!(!committed.is_empty());
     pbx.kill_connection().await;
 
     // Restart on the same database and feed the whole capture again.
     let mut second = Daemon::start(&s.config, &s.log);
     pbx.wait_resyncs(2, Duration::from_secs(10)).await;
-    let streaming = send_all(&pbx);
+    let streaming = stream_capture(&pbx, &frames);
     wait_missed(&s.db, expected.len(), Duration::from_secs(30)).await;
     streaming.await.expect("stream");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    second.signal("TERM");
-    assert!(second.wait_exit(Duration::from_secs(5)).await.success());
+    second.terminate().await;
 
     let after = missed_calls(&s.db);
-    for (id, v) in &committed {
-        assert_eq!(
-            after.get(id),
-            Some(v),
-            "committed call {id} changed or lost"
-        );
-    }
+    assert_committed_kept(&committed, &after);
     assert_eq!(after, expected, "same missed calls as one clean run");
     assert_eq!(
         count(&s.db, "SELECT count(*) FROM calls"),
@@ -760,36 +783,12 @@ async fn sigkill_then_replay_matches_a_clean_replay() {
     let ref_db = ref_dir.path().join("ref.sqlite");
     replay(&ref_db, &file);
 
-    let pbx = Pbx::start().await;
-    let s = setup(pbx.port);
-    let mut daemon = Daemon::start(&s.config, &s.log);
-    pbx.wait_resyncs(1, Duration::from_secs(10)).await;
-    let bytes = frames.concat();
-    let state = Arc::clone(&pbx.state);
-    let streaming = tokio::spawn(async move {
-        for chunk in bytes.chunks(64 * 1024) {
-            let mut st = state.lock().await;
-            let Some(w) = st.writer.as_mut() else { return };
-            if w.write_all(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
-    wait_missed(&s.db, 5, Duration::from_secs(20)).await;
-    daemon.signal("KILL");
-    assert!(!daemon.wait_exit(Duration::from_secs(5)).await.success());
-    streaming.abort();
-    let committed = missed_calls(&s.db);
+    let (pbx, s, mut daemon) = start_logged_in().await;
+    let committed = kill_mid_capture(&pbx, &s, &mut daemon, &frames).await;
 
     replay(&s.db, &file);
     let after = missed_calls(&s.db);
-    for (id, v) in &committed {
-        assert_eq!(
-            after.get(id),
-            Some(v),
-            "committed call {id} changed or lost"
-        );
-    }
+    assert_committed_kept(&committed, &after);
     assert_eq!(
         after,
         missed_calls(&ref_db),
