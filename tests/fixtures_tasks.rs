@@ -36,35 +36,6 @@ fn tasks_json(path: &Path) -> Vec<Value> {
     }
 }
 
-fn dump(path: &Path) -> Vec<String> {
-    let c = conn(path);
-    let mut rows = Vec::new();
-    for table in [
-        "calls",
-        "missed_calls",
-        "agent_attempts",
-        "callback_tasks",
-        "task_events",
-    ] {
-        let mut st = c
-            .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
-            .expect("prepare");
-        let n = st.column_count();
-        let mapped = st
-            .query_map([], |r| {
-                let mut s = table.to_owned();
-                for i in 0..n {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    s.push_str(&format!("|{v:?}"));
-                }
-                Ok(s)
-            })
-            .expect("query");
-        rows.extend(mapped.map(|r| r.expect("row")));
-    }
-    rows
-}
-
 fn settings_with(path: &Path, f: impl FnOnce(&mut StoreSettings)) -> StoreSettings {
     let mut s = settings(path);
     f(&mut s);
@@ -189,13 +160,7 @@ fn lab_repeated_misses_make_one_task() {
     assert_eq!(t["first_missed_at"], "2026-11-22T19:18:59.969Z");
     assert_eq!(t["last_missed_at"], "2026-11-22T19:19:29.969Z");
     let c = conn(&path);
-    let flags: Vec<bool> = c
-        .prepare("SELECT first_time_caller FROM missed_calls ORDER BY id")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect();
+    let flags: Vec<bool> = column(&c, "SELECT first_time_caller FROM missed_calls ORDER BY id");
     assert_eq!(flags, [true, false, false]);
 }
 
@@ -214,22 +179,14 @@ fn replaying_every_lab_capture_twice_changes_nothing() {
     assert!(files.len() >= 18, "{files:?}");
     let (_d, path) = temp_db();
     replay(settings(&path), &files);
-    let first = dump(&path);
+    let first = dump(&conn(&path));
     let c = conn(&path);
-    let bad: i64 = c
-        .query_row(
-            "SELECT count(*) FROM callback_tasks t
-              WHERE t.missed_count <> (SELECT count(*) FROM missed_calls m WHERE m.task_id = t.id)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("invariant");
-    assert_eq!(bad, 0);
+    assert_eq!(tasks_with_wrong_missed_count(&c), 0);
     assert!(
         count(&c, "callback_tasks") >= 10,
         "{}",
         count(&c, "callback_tasks")
     );
     replay(settings(&path), &files);
-    assert_eq!(dump(&path), first);
+    assert_eq!(dump(&conn(&path)), first);
 }

@@ -110,51 +110,33 @@ fn workload(n: usize) -> (Vec<FinishedCall>, (i64, i64, i64, i64)) {
 
 /// Invariants every committed state must satisfy; returns the number of calls seen.
 fn check_consistent(c: &Connection) -> i64 {
-    let orphans: i64 = c
-        .query_row(
-            "SELECT count(*) FROM missed_calls m LEFT JOIN calls c ON c.id = m.call_id WHERE c.id IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .expect("orphans");
+    let orphans: i64 = scalar(
+        c,
+        "SELECT count(*) FROM missed_calls m LEFT JOIN calls c ON c.id = m.call_id WHERE c.id IS NULL",
+    );
     assert_eq!(orphans, 0, "missed call without its calls row");
-    let bad_counts: i64 = c
-        .query_row(
-            "SELECT count(*) FROM callback_tasks t
-              WHERE t.missed_count <> (SELECT count(*) FROM missed_calls m WHERE m.task_id = t.id)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("missed_count");
+    let bad_counts = tasks_with_wrong_missed_count(c);
     assert_eq!(
         bad_counts, 0,
         "task missed_count differs from its missed calls"
     );
-    let bad_attempts: i64 = c
-        .query_row(
-            "SELECT count(*) FROM callback_tasks t
-              WHERE t.attempts <> (SELECT count(*) FROM task_events e WHERE e.task_id = t.id AND e.kind = 'attempt')",
-            [],
-            |r| r.get(0),
-        )
-        .expect("attempts");
+    let bad_attempts: i64 = scalar(
+        c,
+        "SELECT count(*) FROM callback_tasks t
+          WHERE t.attempts <> (SELECT count(*) FROM task_events e WHERE e.task_id = t.id AND e.kind = 'attempt')",
+    );
     assert_eq!(
         bad_attempts, 0,
         "task attempts differ from its attempt events"
     );
-    let attempts_rows: i64 = c
-        .query_row("SELECT count(*) FROM agent_attempts", [], |r| r.get(0))
-        .expect("agent attempts");
-    let missed: i64 = c
-        .query_row("SELECT count(*) FROM missed_calls", [], |r| r.get(0))
-        .expect("missed");
+    let attempts_rows = count(c, "agent_attempts");
+    let missed = count(c, "missed_calls");
     assert_eq!(
         attempts_rows,
         missed * 2,
         "agent attempts of a missed call half-visible"
     );
-    c.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
-        .expect("calls")
+    count(c, "calls")
 }
 
 #[test]
@@ -300,13 +282,7 @@ fn a_competing_writer_holding_the_lock_for_2s_loses_and_duplicates_nothing() {
         )
         .expect("sums");
     assert_eq!((missed_sum, attempts_sum), (sum_missed, sum_attempts));
-    let other: String = c
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'other_writer'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("other writer's row");
+    let other: String = scalar(&c, "SELECT value FROM meta WHERE key = 'other_writer'");
     assert_eq!(other, "was here");
 }
 
@@ -396,10 +372,6 @@ fn another_process_locking_and_reading_with_the_sqlite3_shell() {
     let c = conn(&path);
     assert_eq!(check_consistent(&c), 4_000);
     assert_eq!(count(&c, "callback_tasks"), tasks);
-    let missed_sum: i64 = c
-        .query_row("SELECT sum(missed_count) FROM callback_tasks", [], |r| {
-            r.get(0)
-        })
-        .expect("sum");
+    let missed_sum: i64 = scalar(&c, "SELECT sum(missed_count) FROM callback_tasks");
     assert_eq!(missed_sum, sum_missed);
 }

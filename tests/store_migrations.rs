@@ -35,13 +35,7 @@ fn a_database_from_migration_1_opens_and_upgrades_keeping_its_data() {
              VALUES (1, 'queue', 0, 0, 1, 1);",
         )
         .expect("old data");
-        let views: i64 = c
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'view'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("views");
+        let views: i64 = scalar(&c, "SELECT count(*) FROM sqlite_master WHERE type = 'view'");
         assert_eq!(views, 0);
     }
     // The read side reads a version-1 database as it is, without upgrading it.

@@ -6,37 +6,6 @@ mod store_support;
 use rusqlite::Connection;
 use store_support::*;
 
-/// Every row of every table, as text, for before/after comparisons.
-fn dump(c: &Connection) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in [
-        "calls",
-        "missed_calls",
-        "agent_attempts",
-        "callback_tasks",
-        "task_events",
-    ] {
-        let mut st = c
-            .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
-            .expect("prepare");
-        let n = st.column_count();
-        let rows = st
-            .query_map([], |r| {
-                let mut s = format!("{table}:");
-                for i in 0..n {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    s.push_str(&format!(" {v:?}"));
-                }
-                Ok(s)
-            })
-            .expect("query");
-        for row in rows {
-            out.push(row.expect("row"));
-        }
-    }
-    out
-}
-
 /// number, status, deadline, closed_at, closed_by_direction, closed_by_agent, closed_by_linkedid
 type ClosedTask = (
     String,
@@ -192,13 +161,10 @@ fn repeated_misses_from_one_number_join_one_task() {
         .map(|r| r.expect("row"))
         .collect();
     assert_eq!(flags, vec![(true, 1), (false, 1), (false, 1)]);
-    let events: i64 = c
-        .query_row(
-            "SELECT count(*) FROM task_events WHERE kind = 'missed_joined' AND task_id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .expect("events");
+    let events: i64 = scalar(
+        &c,
+        "SELECT count(*) FROM task_events WHERE kind = 'missed_joined' AND task_id = 1",
+    );
     assert_eq!(events, 3);
 }
 
@@ -408,13 +374,10 @@ fn unanswered_and_short_callbacks_count_as_attempts_and_early_calls_do_not_count
         task(&c, "79161110007"),
         ("open".into(), 1, 0, "2026-11-23T15:10:00.000Z".into())
     );
-    let kinds: Vec<String> = c
-        .prepare("SELECT kind FROM task_events WHERE task_id = 1 ORDER BY at")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect();
+    let kinds: Vec<String> = column(
+        &c,
+        "SELECT kind FROM task_events WHERE task_id = 1 ORDER BY at",
+    );
     assert_eq!(kinds, ["missed_joined", "attempt", "attempt", "closed"]);
 }
 
@@ -462,13 +425,7 @@ fn first_time_caller_looks_at_calls_in_both_directions() {
         ],
     );
     let c = conn(&path);
-    let flags: Vec<bool> = c
-        .prepare("SELECT first_time_caller FROM missed_calls ORDER BY id")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect();
+    let flags: Vec<bool> = column(&c, "SELECT first_time_caller FROM missed_calls ORDER BY id");
     assert_eq!(flags, [false, true]);
 }
 
@@ -495,13 +452,7 @@ fn meta_records_the_calendar_timezone() {
         .expect("record");
     store.close().expect("close");
     let c = conn(&path);
-    let tz: String = c
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'calendar_timezone'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("meta");
+    let tz: String = scalar(&c, "SELECT value FROM meta WHERE key = 'calendar_timezone'");
     assert_eq!(tz, "Europe/Moscow");
     assert_eq!(task(&c, "79161110007").3, "2026-11-23T07:10:00.000Z");
 }

@@ -10,6 +10,7 @@ use missedcalld::calls::outcome::{
 };
 use missedcalld::store::{Store, StoreSettings};
 use missedcalld::time::EventTime;
+use rusqlite::types::FromSql;
 
 /// Parses an RFC 3339 test time.
 pub fn at(s: &str) -> EventTime {
@@ -160,8 +161,64 @@ pub fn conn(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("open for checks")
 }
 
+/// The first column of the one row `sql` returns.
+pub fn scalar<T: FromSql>(c: &rusqlite::Connection, sql: &str) -> T {
+    c.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The first column of every row `sql` returns, in order.
+pub fn column<T: FromSql>(c: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    c.prepare(sql)
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
 /// `SELECT count(*) FROM table`.
 pub fn count(c: &rusqlite::Connection, table: &str) -> i64 {
-    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
+    scalar(c, &format!("SELECT count(*) FROM {table}"))
+}
+
+/// How many tasks have a `missed_count` other than the number of their missed calls (0 when
+/// the store is consistent).
+pub fn tasks_with_wrong_missed_count(c: &rusqlite::Connection) -> i64 {
+    scalar(
+        c,
+        "SELECT count(*) FROM callback_tasks t
+          WHERE t.missed_count <> (SELECT count(*) FROM missed_calls m WHERE m.task_id = t.id)",
+    )
+}
+
+/// Every row of every table, as text, for before/after comparisons.
+pub fn dump(c: &rusqlite::Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in [
+        "calls",
+        "missed_calls",
+        "agent_attempts",
+        "callback_tasks",
+        "task_events",
+    ] {
+        let mut st = c
+            .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+            .expect("prepare");
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                let mut s = format!("{table}:");
+                for i in 0..n {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    s.push_str(&format!(" {v:?}"));
+                }
+                Ok(s)
+            })
+            .expect("query");
+        for row in rows {
+            out.push(row.expect("row"));
+        }
+    }
+    out
 }
