@@ -167,6 +167,14 @@ fn range_params(
     (since.map(format_time), until.map(format_time))
 }
 
+/// A call's stored `started_at` and `ended_at`, parsed.
+fn call_span(started: &str, ended: &str) -> Result<(EventTime, EventTime), StoreError> {
+    Ok((
+        parse_time("calls.started_at", started)?,
+        parse_time("calls.ended_at", ended)?,
+    ))
+}
+
 impl ReadDb {
     /// The database file.
     pub fn path(&self) -> &Path {
@@ -188,6 +196,30 @@ impl ReadDb {
         Ok(out)
     }
 
+    /// Runs the cached statement `sql` with the range bounds as `?1` and `?2`, reads every row
+    /// with `read` and hands it to `each`, in order. In errors, `select` names the statement
+    /// and `read_one` the reading of a row.
+    fn each_row<R>(
+        &self,
+        sql: &str,
+        (since, until): &(Option<String>, Option<String>),
+        (select, read_one): (&'static str, &'static str),
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        mut each: impl FnMut(R) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(StoreError::sql(select))?;
+        let rows = st
+            .query_map(params![since, until], read)
+            .map_err(StoreError::sql(select))?;
+        for row in rows {
+            each(row.map_err(StoreError::sql(read_one))?)?;
+        }
+        Ok(())
+    }
+
     /// The calendar timezone the writer recorded in `meta`, if any.
     pub fn timezone(&self) -> Result<Option<String>, StoreError> {
         self.conn
@@ -206,56 +238,48 @@ impl ReadDb {
         since: Option<EventTime>,
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
-        let (s, u) = range_params(since, until);
+        let range = range_params(since, until);
         let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        {
-            let mut st = self
-                .conn
-                .prepare_cached(
-                    "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
-                       FROM missed_calls m
-                       JOIN calls c ON c.id = m.call_id
-                       JOIN agent_attempts a ON a.call_id = c.id
-                      WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                      ORDER BY a.call_id, a.seq",
-                )
-                .map_err(StoreError::sql("select agent attempts"))?;
-            let rows = st
-                .query_map(params![s, u], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, f64>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .map_err(StoreError::sql("select agent attempts"))?;
-            for row in rows {
-                let (call_id, agent, ring_start, ring_seconds, outcome) =
-                    row.map_err(StoreError::sql("read agent attempt"))?;
+        self.each_row(
+            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
+               FROM missed_calls m
+               JOIN calls c ON c.id = m.call_id
+               JOIN agent_attempts a ON a.call_id = c.id
+              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY a.call_id, a.seq",
+            &range,
+            ("select agent attempts", "read agent attempt"),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            },
+            |(call_id, agent, ring_start, ring_seconds, outcome)| {
                 agents.entry(call_id).or_default().push(AttemptRow {
                     agent,
                     ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
                     ring_seconds,
                     outcome,
                 });
-            }
-        }
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
-                        c.ended_at, c.wait_seconds, m.loss_reason, m.voicemail,
-                        m.first_time_caller, m.withheld, c.gap, m.task_id
-                   FROM missed_calls m
-                   JOIN calls c ON c.id = m.call_id
-                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY c.ended_at, c.id",
-            )
-            .map_err(StoreError::sql("select missed calls"))?;
-        let rows = st
-            .query_map(params![s, u], |r| {
+                Ok(())
+            },
+        )?;
+        let mut out = Vec::new();
+        self.each_row(
+            "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
+                    c.ended_at, c.wait_seconds, m.loss_reason, m.voicemail,
+                    m.first_time_caller, m.withheld, c.gap, m.task_id
+               FROM missed_calls m
+               JOIN calls c ON c.id = m.call_id
+              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY c.ended_at, c.id",
+            &range,
+            ("select missed calls", "read missed call"),
+            |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     MissedRow {
@@ -278,20 +302,17 @@ impl ReadDb {
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
                 ))
-            })
-            .map_err(StoreError::sql("select missed calls"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (call_id, mut m, started, ended) =
-                row.map_err(StoreError::sql("read missed call"))?;
-            m.started_at = parse_time("calls.started_at", &started)?;
-            m.ended_at = parse_time("calls.ended_at", &ended)?;
-            if m.withheld {
-                m.caller.clear();
-            }
-            m.agents = agents.remove(&call_id).unwrap_or_default();
-            out.push(m);
-        }
+            },
+            |(call_id, mut m, started, ended)| {
+                (m.started_at, m.ended_at) = call_span(&started, &ended)?;
+                if m.withheld {
+                    m.caller.clear();
+                }
+                m.agents = agents.remove(&call_id).unwrap_or_default();
+                out.push(m);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -315,27 +336,11 @@ impl ReadDb {
         until: Option<EventTime>,
         filter: bool,
     ) -> Result<Vec<TaskRow>, StoreError> {
-        let (s, u) = if filter {
+        let range = if filter {
             range_params(since, until)
         } else {
             (None, None)
         };
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT t.id, t.number, t.status, t.missed_count, t.first_missed_at,
-                        t.last_missed_at, t.deadline, t.assignee, t.attempts, t.closed_at,
-                        t.closed_by_direction, t.closed_by_agent, t.closed_by_linkedid,
-                        (SELECT c.did FROM missed_calls m JOIN calls c ON c.id = m.call_id
-                          WHERE m.task_id = t.id ORDER BY c.ended_at LIMIT 1),
-                        (SELECT c.queue FROM missed_calls m JOIN calls c ON c.id = m.call_id
-                          WHERE m.task_id = t.id ORDER BY c.ended_at LIMIT 1)
-                   FROM callback_tasks t
-                  WHERE (?1 IS NULL OR t.first_missed_at >= ?1)
-                    AND (?2 IS NULL OR t.first_missed_at < ?2)
-                  ORDER BY t.id",
-            )
-            .map_err(StoreError::sql("select tasks"))?;
         type Raw = (
             i64,
             String,
@@ -353,8 +358,22 @@ impl ReadDb {
             Option<String>,
             Option<String>,
         );
-        let rows = st
-            .query_map(params![s, u], |r| -> rusqlite::Result<Raw> {
+        let mut out = Vec::new();
+        self.each_row(
+            "SELECT t.id, t.number, t.status, t.missed_count, t.first_missed_at,
+                    t.last_missed_at, t.deadline, t.assignee, t.attempts, t.closed_at,
+                    t.closed_by_direction, t.closed_by_agent, t.closed_by_linkedid,
+                    (SELECT c.did FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                      WHERE m.task_id = t.id ORDER BY c.ended_at LIMIT 1),
+                    (SELECT c.queue FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                      WHERE m.task_id = t.id ORDER BY c.ended_at LIMIT 1)
+               FROM callback_tasks t
+              WHERE (?1 IS NULL OR t.first_missed_at >= ?1)
+                AND (?2 IS NULL OR t.first_missed_at < ?2)
+              ORDER BY t.id",
+            &range,
+            ("select tasks", "read task"),
+            |r| -> rusqlite::Result<Raw> {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -372,11 +391,8 @@ impl ReadDb {
                     r.get(13)?,
                     r.get(14)?,
                 ))
-            })
-            .map_err(StoreError::sql("select tasks"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
+            },
+            |(
                 id,
                 number,
                 status,
@@ -392,35 +408,37 @@ impl ReadDb {
                 by_linkedid,
                 did,
                 queue,
-            ) = row.map_err(StoreError::sql("read task"))?;
-            let closed_at = match closed_at {
-                Some(t) => Some(parse_time("callback_tasks.closed_at", &t)?),
-                None => None,
-            };
-            let closed_by = match (by_direction, by_linkedid) {
-                (Some(direction), Some(linkedid)) => Some(ClosedBy {
-                    direction,
-                    agent: by_agent,
-                    linkedid,
-                }),
-                _ => None,
-            };
-            out.push(TaskRow {
-                id,
-                number,
-                status,
-                missed_count,
-                first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
-                last_missed_at: parse_time("callback_tasks.last_missed_at", &last)?,
-                deadline: parse_time("callback_tasks.deadline", &deadline)?,
-                assignee,
-                attempts,
-                closed_at,
-                closed_by,
-                did,
-                queue,
-            });
-        }
+            )| {
+                let closed_at = match closed_at {
+                    Some(t) => Some(parse_time("callback_tasks.closed_at", &t)?),
+                    None => None,
+                };
+                let closed_by = match (by_direction, by_linkedid) {
+                    (Some(direction), Some(linkedid)) => Some(ClosedBy {
+                        direction,
+                        agent: by_agent,
+                        linkedid,
+                    }),
+                    _ => None,
+                };
+                out.push(TaskRow {
+                    id,
+                    number,
+                    status,
+                    missed_count,
+                    first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
+                    last_missed_at: parse_time("callback_tasks.last_missed_at", &last)?,
+                    deadline: parse_time("callback_tasks.deadline", &deadline)?,
+                    assignee,
+                    attempts,
+                    closed_at,
+                    closed_by,
+                    did,
+                    queue,
+                });
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -430,23 +448,20 @@ impl ReadDb {
         since: Option<EventTime>,
         until: Option<EventTime>,
     ) -> Result<Vec<InboundRow>, StoreError> {
-        let (s, u) = range_params(since, until);
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
-                        c.wait_seconds, m.id IS NOT NULL,
-                        (SELECT group_concat(agent, char(31))
-                           FROM (SELECT agent FROM agent_attempts a
-                                  WHERE a.call_id = c.id ORDER BY seq))
-                   FROM calls c LEFT JOIN missed_calls m ON m.call_id = c.id
-                  WHERE c.direction = 'inbound'
-                    AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY c.ended_at, c.id",
-            )
-            .map_err(StoreError::sql("select inbound calls"))?;
-        let rows = st
-            .query_map(params![s, u], |r| {
+        let mut out = Vec::new();
+        self.each_row(
+            "SELECT c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
+                    c.wait_seconds, m.id IS NOT NULL,
+                    (SELECT group_concat(agent, char(31))
+                       FROM (SELECT agent FROM agent_attempts a
+                              WHERE a.call_id = c.id ORDER BY seq))
+               FROM calls c LEFT JOIN missed_calls m ON m.call_id = c.id
+              WHERE c.direction = 'inbound'
+                AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY c.ended_at, c.id",
+            &range_params(since, until),
+            ("select inbound calls", "read inbound call"),
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -463,23 +478,20 @@ impl ReadDb {
                     },
                     r.get::<_, Option<String>>(8)?,
                 ))
-            })
-            .map_err(StoreError::sql("select inbound calls"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (started, ended, mut call, agents) =
-                row.map_err(StoreError::sql("read inbound call"))?;
-            call.started_at = parse_time("calls.started_at", &started)?;
-            call.ended_at = parse_time("calls.ended_at", &ended)?;
-            if let Some(agents) = agents {
-                for a in agents.split('\u{1f}') {
-                    if !call.agents_rung.iter().any(|x| x == a) {
-                        call.agents_rung.push(a.to_owned());
+            },
+            |(started, ended, mut call, agents)| {
+                (call.started_at, call.ended_at) = call_span(&started, &ended)?;
+                if let Some(agents) = agents {
+                    for a in agents.split('\u{1f}') {
+                        if !call.agents_rung.iter().any(|x| x == a) {
+                            call.agents_rung.push(a.to_owned());
+                        }
                     }
                 }
-            }
-            out.push(call);
-        }
+                out.push(call);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 }
