@@ -39,6 +39,19 @@ fn event_name(ev: &ClientEvent) -> Option<String> {
     }
 }
 
+/// The next event is the AMI event `name`.
+async fn expect_event(handle: &mut ClientHandle, name: &str) {
+    assert_eq!(event_name(&next(handle).await).as_deref(), Some(name));
+}
+
+/// The next event is a disconnection; returns its cause.
+async fn expect_disconnected(handle: &mut ClientHandle) -> String {
+    match next(handle).await {
+        ClientEvent::Disconnected { cause } => cause,
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
 async fn expect_connected(handle: &mut ClientHandle) -> Vec<missedcalld::ami::Message> {
     match next(handle).await {
         ClientEvent::Connected { banner } => assert_eq!(banner, BANNER),
@@ -113,10 +126,7 @@ async fn plain_login_resync_events_and_logoff_on_cancel() {
         matches!(next(&mut handle).await, ClientEvent::Connected { banner } if banner == BANNER)
     );
     // FullyBooted arrived while the list was being collected: forwarded first, in wire order.
-    assert_eq!(
-        event_name(&next(&mut handle).await).as_deref(),
-        Some("FullyBooted")
-    );
+    expect_event(&mut handle, "FullyBooted").await;
     let ClientEvent::Channels(items) = next(&mut handle).await else {
         panic!("expected the resync list")
     };
@@ -230,10 +240,8 @@ async fn missing_pong_reconnects() {
     let mut handle = client::spawn(config(&server), cancel.clone());
     expect_connected(&mut handle).await;
     let t = Instant::now();
-    match next(&mut handle).await {
-        ClientEvent::Disconnected { cause } => assert!(cause.contains("Ping"), "{cause}"),
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
+    let cause = expect_disconnected(&mut handle).await;
+    assert!(cause.contains("Ping"), "{cause}");
     // Ping after 300 ms, no Pong within 300 ms.
     assert!(
         t.elapsed() >= Duration::from_millis(450),
@@ -268,16 +276,9 @@ async fn connection_dropped_mid_message_reconnects_without_the_torn_message() {
     let cancel = CancellationToken::new();
     let mut handle = client::spawn(config(&server), cancel.clone());
     expect_connected(&mut handle).await;
-    assert_eq!(
-        event_name(&next(&mut handle).await).as_deref(),
-        Some("Newchannel")
-    );
-    match next(&mut handle).await {
-        ClientEvent::Disconnected { cause } => {
-            assert!(cause.contains("closed the connection"), "{cause}")
-        }
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
+    expect_event(&mut handle, "Newchannel").await;
+    let cause = expect_disconnected(&mut handle).await;
+    assert!(cause.contains("closed the connection"), "{cause}");
     expect_connected(&mut handle).await;
     let ClientEvent::Message { msg, .. } = next(&mut handle).await else {
         panic!("expected the next event")
@@ -329,14 +330,8 @@ async fn event_list_items_are_collected_and_other_events_pass_through() {
         next(&mut handle).await,
         ClientEvent::Connected { .. }
     ));
-    assert_eq!(
-        event_name(&next(&mut handle).await).as_deref(),
-        Some("Hangup")
-    );
-    assert_eq!(
-        event_name(&next(&mut handle).await).as_deref(),
-        Some("CoreShowChannel")
-    );
+    expect_event(&mut handle, "Hangup").await;
+    expect_event(&mut handle, "CoreShowChannel").await;
     let ClientEvent::Channels(items) = next(&mut handle).await else {
         panic!("expected Channels")
     };
@@ -365,14 +360,9 @@ async fn shutdown_event_then_close_reconnects() {
     let cancel = CancellationToken::new();
     let mut handle = client::spawn(config(&server), cancel.clone());
     expect_connected(&mut handle).await;
-    assert_eq!(
-        event_name(&next(&mut handle).await).as_deref(),
-        Some("Shutdown")
-    );
-    match next(&mut handle).await {
-        ClientEvent::Disconnected { cause } => assert!(cause.contains("shut down"), "{cause}"),
-        other => panic!("expected Disconnected, got {other:?}"),
-    }
+    expect_event(&mut handle, "Shutdown").await;
+    let cause = expect_disconnected(&mut handle).await;
+    assert!(cause.contains("shut down"), "{cause}");
     expect_connected(&mut handle).await;
     stop(handle, cancel).await;
 }
