@@ -1,13 +1,13 @@
 //! Every real capture decodes to the same messages however the bytes are split, and the edge
 //! captures parse to the values visible in the files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use bytes::BytesMut;
 use missedcalld::ami::codec::{AmiCodec, Frame};
 use missedcalld::ami::{Message, unescape};
 use proptest::prelude::*;
-use tokio_util::codec::Decoder;
 
 fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures")
@@ -41,27 +41,9 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Feeds `data` in the given chunk sizes (cycled), then signals EOF.
+/// Feeds `data` to a default codec in the given chunk sizes (cycled), then signals EOF.
 fn decode_chunked(data: &[u8], sizes: &[usize]) -> Vec<Frame> {
-    let mut codec = AmiCodec::new();
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let mut i = 0;
-    while pos < data.len() {
-        let n = sizes[i % sizes.len()].max(1).min(data.len() - pos);
-        i += 1;
-        buf.extend_from_slice(&data[pos..pos + n]);
-        pos += n;
-        while let Some(f) = codec.decode(&mut buf).expect("decode never errors") {
-            out.push(f);
-        }
-    }
-    while let Some(f) = codec.decode_eof(&mut buf).expect("decode_eof never errors") {
-        out.push(f);
-    }
-    assert!(buf.is_empty(), "decode_eof must drain the buffer");
-    out
+    common::codec::decode_chunked(AmiCodec::new(), data, sizes)
 }
 
 fn decode_whole(data: &[u8]) -> Vec<Frame> {

@@ -1,32 +1,13 @@
 //! Property tests of the codec: encode/decode round trips of random messages, and arbitrary
 //! bytes in arbitrary splits (never a panic, never an error, the same result however split).
 
+mod common;
+
 use bytes::BytesMut;
+use common::codec::decode_chunked;
 use missedcalld::ami::Message;
 use missedcalld::ami::codec::{AmiCodec, Frame, write_message};
 use proptest::prelude::*;
-use tokio_util::codec::Decoder;
-
-fn decode_chunked(codec: AmiCodec, data: &[u8], sizes: &[usize]) -> Vec<Frame> {
-    let mut codec = codec;
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let (mut pos, mut i) = (0, 0);
-    while pos < data.len() {
-        let n = sizes[i % sizes.len()].max(1).min(data.len() - pos);
-        i += 1;
-        buf.extend_from_slice(&data[pos..pos + n]);
-        pos += n;
-        while let Some(f) = codec.decode(&mut buf).expect("decode never errors") {
-            out.push(f);
-        }
-    }
-    while let Some(f) = codec.decode_eof(&mut buf).expect("decode_eof never errors") {
-        out.push(f);
-    }
-    assert!(buf.is_empty());
-    out
-}
 
 /// Key bytes: anything but a colon or a line end (non-UTF-8 included), possibly empty.
 fn key() -> impl Strategy<Value = Vec<u8>> {

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod ami_server;
+pub mod codec;
