@@ -6,12 +6,15 @@
 //! first, with the gaps between their `Timestamp`s compressed. [`crate::daemon`] runs against it
 //! into a temporary database; once every event served was processed the daemon is stopped the
 //! normal way, and the missed calls, the callback tasks and the report are printed.
+//!
+//! The stand-in PBX ([`serve`]) also feeds the end-to-end benchmark (`benches/live_latency.rs`)
+//! with its own events at a fixed rate, reporting when each one was written.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use bytes::{Bytes, BytesMut};
@@ -70,6 +73,19 @@ pub const MAX_PAUSE: Duration = Duration::from_millis(250);
 pub const DEMO_TIMEOUT: Duration = Duration::from_secs(55);
 /// The banner of the stand-in PBX (that of the Asterisk 22 the captures come from).
 const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
+
+/// How the stand-in PBX paces the events it serves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// The recorded gaps between `Timestamp`s, divided by [`SPEEDUP`] and capped at
+    /// [`MAX_PAUSE`] (the demo).
+    Recorded,
+    /// A steady number of events per second (more than 0), whatever their recorded times.
+    PerSecond(f64),
+}
+
+/// Called with the index of each event served and the moment its last byte was written.
+pub type OnWritten = Box<dyn FnMut(usize, Instant) + Send>;
 
 /// One event to serve: its exact bytes and its recorded time.
 #[derive(Debug, Clone)]
@@ -158,7 +174,7 @@ async fn run_inner(out: &mut dyn Write) -> anyhow::Result<()> {
         .await
         .context("binding the demo AMI server")?;
     let port = listener.local_addr()?.port();
-    let server = tokio::spawn(serve(listener, Arc::clone(&events)));
+    let server = tokio::spawn(serve(listener, Arc::clone(&events), Pacing::Recorded, None));
 
     let dir = demo_dir()?;
     let db = dir.join("demo.sqlite");
@@ -251,15 +267,21 @@ fn print_results(db: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Accepts connections one after another (the daemon reconnects if one drops); every
-/// connection gets the banner, answers to its actions, and, after its first `CoreShowChannels`,
-/// the events not yet served.
-async fn serve(listener: TcpListener, events: Arc<Vec<ServedEvent>>) {
+/// The stand-in PBX: accepts connections one after another (the daemon reconnects if one
+/// drops); every connection gets the banner, answers to its actions, and, after its first
+/// `CoreShowChannels`, the events not yet served, paced by `pacing`. `on_written`, if any, hears
+/// of every event written. Runs until the listener fails or the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    events: Arc<Vec<ServedEvent>>,
+    pacing: Pacing,
+    mut on_written: Option<OnWritten>,
+) {
     let mut next = 0usize;
     while let Ok((socket, _)) = listener.accept().await {
         let _ = socket.set_nodelay(true);
         let (read, write) = socket.into_split();
-        next = session(read, write, &events, next).await;
+        next = session(read, write, &events, next, pacing, &mut on_written).await;
         if next >= events.len() {
             // Stay reachable so the daemon can log off; nothing more to send.
         }
@@ -272,6 +294,8 @@ async fn session(
     mut write: OwnedWriteHalf,
     events: &[ServedEvent],
     mut next: usize,
+    pacing: Pacing,
+    on_written: &mut Option<OnWritten>,
 ) -> usize {
     if write.write_all(BANNER).await.is_err() {
         return next;
@@ -302,8 +326,15 @@ async fn session(
                 if write.write_all(&ev.bytes).await.is_err() {
                     return next;
                 }
+                if let Some(on_written) = on_written.as_mut() {
+                    on_written(next, Instant::now());
+                }
                 next += 1;
-                due = tokio::time::Instant::now() + pause(ev, events.get(next));
+                due = match pacing {
+                    Pacing::Recorded => tokio::time::Instant::now() + pause(ev, events.get(next)),
+                    // From the previous due time, not from now: the rate holds on average.
+                    Pacing::PerSecond(rate) => due + Duration::from_secs_f64(1.0 / rate),
+                };
             }
         }
     }
