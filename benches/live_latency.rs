@@ -12,9 +12,8 @@
 //! `ended_at`. If several `Hangup`s of a call share that millisecond, the first one written
 //! counts (the longer latency).
 //!
-//! The capture's `Timestamp`s are moved by whole seconds so the feed starts now, as a live PBX's
-//! would: the daemon's periodic tick expires calls by the wall clock, and would otherwise end the
-//! calls in progress, days "old", as gaps.
+//! The capture's `Timestamp`s are served as recorded (days in the past): the daemon runs its
+//! stale-call expiry on the PBX's clock, so old timestamps must not end calls early.
 //!
 //! Run: `cargo bench --bench live_latency` (about 40 s).
 
@@ -53,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     missedcalld::logging::init(&quiet)?;
 
     let file = amplified(root)?;
-    let events = Arc::new(starting_now(demo::capture_events(&std::fs::read(&file)?)));
+    let events = Arc::new(demo::capture_events(&std::fs::read(&file)?));
     let total = events.len();
     let hangups: Arc<Vec<Option<Key>>> = Arc::new(events.iter().map(hangup_key).collect());
     println!(
@@ -153,34 +152,6 @@ fn amplified(root: &Path) -> anyhow::Result<PathBuf> {
         anyhow::ensure!(status.success(), "amplify-capture.py failed");
     }
     Ok(out)
-}
-
-/// The events with every `Timestamp` moved by the same whole number of seconds, the first to now.
-fn starting_now(events: Vec<ServedEvent>) -> Vec<ServedEvent> {
-    let Some(first) = events.iter().find_map(|e| e.at) else {
-        return events;
-    };
-    let shift = (EventTime::now().0 - first.0).div_euclid(1_000_000) * 1_000_000;
-    events
-        .into_iter()
-        .map(|e| {
-            let Some(at) = e.at.map(|t| EventTime(t.0 + shift)) else {
-                return e;
-            };
-            let text = String::from_utf8_lossy(&e.bytes);
-            let retimed: Vec<String> = text
-                .split("\r\n")
-                .map(|line| match line.strip_prefix("Timestamp: ") {
-                    Some(_) => format!("Timestamp: {}.{:06}", at.0 / 1_000_000, at.0 % 1_000_000),
-                    None => line.to_string(),
-                })
-                .collect();
-            ServedEvent {
-                bytes: retimed.join("\r\n").into(),
-                at: Some(at),
-            }
-        })
-        .collect()
 }
 
 /// `(Linkedid, Timestamp as RFC 3339 ms)` of a `Hangup` event, the form the store writes.

@@ -38,6 +38,9 @@ pub struct Pipeline<S> {
     finished: Vec<FinishedCall>,
     /// `CoreShowChannel` items of a channel list seen in the stream, until its `Complete`.
     listed_channels: Vec<Message>,
+    /// The PBX's clock minus ours in µs, as of the newest event: turns our "now" (ticks,
+    /// resyncs) into the event clock the tracker runs on, whatever the PBX's clock says.
+    clock_offset: i64,
 }
 
 impl<S: CallSink> Pipeline<S> {
@@ -48,6 +51,7 @@ impl<S: CallSink> Pipeline<S> {
             sink,
             finished: Vec::new(),
             listed_channels: Vec::new(),
+            clock_offset: 0,
         }
     }
 
@@ -78,25 +82,36 @@ impl<S: CallSink> Pipeline<S> {
             }
             Some(b"CoreShowChannelsComplete") => {
                 let items = std::mem::take(&mut self.listed_channels);
-                let at = self.tracker.latest().max(received_at);
-                return self.on_channels(&items, at);
+                return self.on_channels(&items, received_at);
             }
             _ => {}
         }
+        let before = self.tracker.latest();
         self.tracker
             .on_message(msg, received_at, &mut self.finished);
+        let latest = self.tracker.latest();
+        if latest != before {
+            self.clock_offset = latest.0 - received_at.0;
+        }
         self.drain()
     }
 
-    /// After a (re)connect: reconcile with the channels the PBX listed.
-    pub fn on_channels(&mut self, items: &[Message], at: EventTime) -> Result<(), S::Error> {
+    /// `now` on our clock as a time on the event clock.
+    fn event_clock(&self, now: EventTime) -> EventTime {
+        EventTime(now.0 + self.clock_offset).max(self.tracker.latest())
+    }
+
+    /// After a (re)connect: reconcile with the channels the PBX listed at `now` (our clock).
+    pub fn on_channels(&mut self, items: &[Message], now: EventTime) -> Result<(), S::Error> {
+        let at = self.event_clock(now);
         self.tracker.resync(items, at, &mut self.finished);
         self.drain()
     }
 
-    /// Finishes calls that went quiet for too long (lost events).
+    /// Finishes calls that went quiet for too long (lost events); `now` is our clock.
     pub fn tick(&mut self, now: EventTime) -> Result<(), S::Error> {
-        self.tracker.expire(now, &mut self.finished);
+        let at = self.event_clock(now);
+        self.tracker.expire(at, &mut self.finished);
         self.drain()
     }
 
@@ -162,6 +177,38 @@ mod tests {
 
     fn msg(pairs: &[(&str, &str)]) -> Message {
         Message::from_pairs(pairs)
+    }
+
+    #[test]
+    fn ticks_follow_the_pbx_clock_not_ours() {
+        // Events stamped three days in the past (an old recording, a PBX clock that is off).
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let pbx = 1_700_000_000.0;
+        let ours = EventTime::from_secs_f64(pbx + 3.0 * 86_400.0);
+        for (event, extra) in [
+            ("Newchannel", ("AppData", "")),
+            ("Newexten", ("Application", "Queue")),
+        ] {
+            let m = msg(&[
+                ("Event", event),
+                ("Timestamp", "1700000000.000000"),
+                ("Channel", "PJSIP/trunk-00000001"),
+                ("CallerIDNum", "79161234567"),
+                ("Context", "from-pstn"),
+                ("Exten", "74951234567"),
+                ("Uniqueid", "1700000000.1"),
+                ("Linkedid", "1700000000.1"),
+                extra,
+            ]);
+            p.on_message(&m, ours).unwrap();
+        }
+        p.tick(ours.plus_secs(30)).unwrap();
+        assert!(p.sink().is_empty(), "a call 30 s quiet is not stale");
+        assert_eq!(p.tracker().in_progress(), 1);
+        let stale = ours.plus_secs(crate::calls::config::DEFAULT_EXPIRE_AFTER_SECS as i64 + 60);
+        p.tick(stale).unwrap();
+        assert_eq!(p.sink().len(), 1);
+        assert!(p.sink()[0].gap);
     }
 
     #[test]
