@@ -87,8 +87,10 @@ impl<S: CallSink> Pipeline<S> {
             _ => {}
         }
         let before = self.tracker.latest();
-        self.tracker
-            .on_message(msg, received_at, &mut self.finished);
+        // Events without `Timestamp` (FullyBooted, or timestampevents=no) take our receipt
+        // time, moved onto the PBX's clock.
+        let fallback = EventTime(received_at.0 + self.clock_offset);
+        self.tracker.on_message(msg, fallback, &mut self.finished);
         let latest = self.tracker.latest();
         if latest != before {
             self.clock_offset = latest.0 - received_at.0;
@@ -204,6 +206,17 @@ mod tests {
         }
         p.tick(ours.plus_secs(30)).unwrap();
         assert!(p.sink().is_empty(), "a call 30 s quiet is not stale");
+        // A re-login's FullyBooted has no Timestamp: its uptime is judged on the PBX clock too.
+        let booted = msg(&[
+            ("Event", "FullyBooted"),
+            ("Uptime", "3600"),
+            ("Status", "Fully Booted"),
+        ]);
+        p.on_message(&booted, ours.plus_secs(40)).unwrap();
+        assert!(
+            p.sink().is_empty(),
+            "the PBX has been up for an hour: the call is live"
+        );
         assert_eq!(p.tracker().in_progress(), 1);
         let stale = ours.plus_secs(crate::calls::config::DEFAULT_EXPIRE_AFTER_SECS as i64 + 60);
         p.tick(stale).unwrap();
