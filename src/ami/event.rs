@@ -26,8 +26,6 @@ pub struct ChannelInfo<'a> {
     pub caller_id_num: &'a [u8],
     /// Caller name of the channel (C-escaped since Asterisk 13.5).
     pub caller_id_name: &'a [u8],
-    /// Numeric channel state (`ChannelState`), e.g. 4 = Ring, 6 = Up.
-    pub state: Option<u8>,
 }
 
 /// The destination side of a dial or queue attempt.
@@ -211,7 +209,6 @@ struct Fields<'a> {
     sub_event: &'a [u8],
     timestamp: &'a [u8],
     chan: ChannelInfo<'a>,
-    chan_state: &'a [u8],
     dest_channel: &'a [u8],
     dest_uniqueid: &'a [u8],
     application: &'a [u8],
@@ -292,7 +289,6 @@ impl<'a> Fields<'a> {
                 }
                 11 if is!(b"AgentCalled") && f.interface.is_empty() => f.interface = value,
                 12 if is!(b"CallerIDName") => f.chan.caller_id_name = value,
-                12 if is!(b"ChannelState") => f.chan_state = value,
                 12 if is!(b"DestUniqueid") => f.dest_uniqueid = value,
                 14 if is!(b"BridgeUniqueid") => f.bridge = value,
                 7 if is!(b"AppData") => f.app_data = value,
@@ -306,7 +302,6 @@ impl<'a> Fields<'a> {
                 _ => {}
             }
         }
-        f.chan.state = parse_u8(f.chan_state);
         if !transferee.uniqueid.is_empty() {
             f.transferee = Some(transferee);
         }
@@ -359,10 +354,6 @@ fn is_modelled(name: &[u8]) -> bool {
             | b"Shutdown"
             | b"FullyBooted"
     )
-}
-
-fn parse_u8(raw: &[u8]) -> Option<u8> {
-    std::str::from_utf8(raw).ok()?.trim().parse().ok()
 }
 
 impl<'a> Event<'a> {

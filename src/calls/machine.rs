@@ -279,7 +279,7 @@ impl Call {
                 if let Kind::Inbound(inb) = &mut self.kind
                     && uid == inb.caller
                 {
-                    inb.on_application(&chan, application, app_data, cfg, at);
+                    inb.on_application(&chan, application, app_data, cfg);
                 }
                 None
             }
@@ -313,9 +313,7 @@ impl Call {
                 if let Some(inb) = self.inbound_caller(uid) {
                     let agent = agent_from_channel(&String::from_utf8_lossy(dest.channel)).into();
                     if !matches!(inb.stage, Stage::Answered { .. } | Stage::Queue) {
-                        inb.stage = Stage::Dialing;
-                        inb.routed = Some(Routed::Dial);
-                        inb.give_up = None;
+                        inb.enter_dial();
                     }
                     inb.begin_attempt(agent, &dest, at);
                 } else if let Kind::Outbound(out) = &mut self.kind
@@ -607,7 +605,6 @@ impl Inbound {
         application: &[u8],
         app_data: &[u8],
         cfg: &TrackerConfig,
-        at: EventTime,
     ) {
         if cfg.is_after_hours_context(&String::from_utf8_lossy(chan.context)) {
             self.after_hours = true;
@@ -615,14 +612,11 @@ impl Inbound {
         if matches!(self.stage, Stage::Answered { .. }) {
             return;
         }
-        let _ = at;
         if application.eq_ignore_ascii_case(b"Queue") {
             let name = app_data.split(|&b| b == b',').next().unwrap_or(app_data);
             self.enter_queue(name);
         } else if application.eq_ignore_ascii_case(b"Dial") {
-            self.stage = Stage::Dialing;
-            self.routed = Some(Routed::Dial);
-            self.give_up = None;
+            self.enter_dial();
         } else if is_voicemail_app(application) {
             self.voicemail = true;
             self.stage = Stage::Voicemail;
@@ -632,6 +626,13 @@ impl Inbound {
                 self.stage = Stage::Ivr;
             }
         }
+    }
+
+    /// The caller's channel runs `Dial` (ring group, extension): legs may ring now.
+    fn enter_dial(&mut self) {
+        self.stage = Stage::Dialing;
+        self.routed = Some(Routed::Dial);
+        self.give_up = None;
     }
 
     fn enter_queue(&mut self, queue: &[u8]) {
