@@ -16,13 +16,28 @@ use crate::time::EventTime;
 /// One agent rung for a call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRow {
-    /// Agent id.
+    /// Agent id (the extension).
     pub agent: String,
+    /// The queue member's display name, if it has one (schema 3 on).
+    pub name: Option<String>,
     /// When the ring started.
     pub ring_start: EventTime,
     /// How long it rang.
     pub ring_seconds: f64,
     /// Contract spelling of how it ended.
+    pub outcome: String,
+}
+
+/// One external number dialled for a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardRow {
+    /// The number dialled.
+    pub number: String,
+    /// When its ring started.
+    pub ring_start: EventTime,
+    /// How long it rang.
+    pub ring_seconds: f64,
+    /// How it ended (`answered`, `no_answer`, `busy`, `congestion`, `unavailable`, ...).
     pub outcome: String,
 }
 
@@ -57,6 +72,8 @@ pub struct MissedRow {
     pub gap: bool,
     /// Agents rung, in order.
     pub agents: Vec<AttemptRow>,
+    /// External numbers dialled for the call (follow-me, forwards), in order.
+    pub forwards: Vec<ForwardRow>,
     /// The callback task it belongs to.
     pub task_id: Option<i64>,
 }
@@ -131,6 +148,8 @@ pub struct InboundRow {
 pub struct ReadDb {
     conn: Connection,
     path: PathBuf,
+    /// Schema version: older files are read as they are, without the newer columns.
+    version: i64,
 }
 
 /// Opens `path` read-only and checks it is a missedcalld database.
@@ -157,6 +176,7 @@ pub fn open_read_only(path: &Path) -> Result<ReadDb, StoreError> {
     Ok(ReadDb {
         conn,
         path: path.to_owned(),
+        version,
     })
 }
 
@@ -240,13 +260,17 @@ impl ReadDb {
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
         let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+        // The member's name exists from schema 3 on.
+        let name = if self.version >= 3 { "a.name" } else { "NULL" };
         self.each_row(
-            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
-               FROM missed_calls m
-               JOIN calls c ON c.id = m.call_id
-               JOIN agent_attempts a ON a.call_id = c.id
-              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-              ORDER BY a.call_id, a.seq",
+            &format!(
+                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {name}
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN agent_attempts a ON a.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY a.call_id, a.seq"
+            ),
             &range,
             ("select agent attempts", "read agent attempt"),
             |r| {
@@ -256,11 +280,13 @@ impl ReadDb {
                     r.get::<_, String>(2)?,
                     r.get::<_, f64>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             },
-            |(call_id, agent, ring_start, ring_seconds, outcome)| {
+            |(call_id, agent, ring_start, ring_seconds, outcome, name)| {
                 agents.entry(call_id).or_default().push(AttemptRow {
                     agent,
+                    name,
                     ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
                     ring_seconds,
                     outcome,
@@ -268,6 +294,37 @@ impl ReadDb {
                 Ok(())
             },
         )?;
+        let mut forwards: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
+        if self.version >= 3 {
+            self.each_row(
+                "SELECT f.call_id, f.number, f.ring_start, f.ring_seconds, f.outcome
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN forwards f ON f.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY f.call_id, f.seq",
+                &range,
+                ("select forwards", "read forward"),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, f64>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                },
+                |(call_id, number, ring_start, ring_seconds, outcome)| {
+                    forwards.entry(call_id).or_default().push(ForwardRow {
+                        number,
+                        ring_start: parse_time("forwards.ring_start", &ring_start)?,
+                        ring_seconds,
+                        outcome,
+                    });
+                    Ok(())
+                },
+            )?;
+        }
         let mut out = Vec::new();
         self.each_row(
             "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
@@ -297,6 +354,7 @@ impl ReadDb {
                         withheld: r.get(12)?,
                         gap: r.get(13)?,
                         agents: Vec::new(),
+                        forwards: Vec::new(),
                         task_id: r.get(14)?,
                     },
                     r.get::<_, String>(6)?,
@@ -309,6 +367,7 @@ impl ReadDb {
                     m.caller.clear();
                 }
                 m.agents = agents.remove(&call_id).unwrap_or_default();
+                m.forwards = forwards.remove(&call_id).unwrap_or_default();
                 out.push(m);
                 Ok(())
             },
