@@ -68,6 +68,9 @@ pub struct Call {
     channels: Vec<Chan>,
     /// Channels (and Local pairs) that ran `VoiceMail`/`Record`: if one "answered", no human did.
     voicemail_legs: Vec<ChanId>,
+    /// Channels that hung up: an event after their `Hangup` (Asterisk 20 sends a `NewCallerid`
+    /// for a Local half) must not bring them back.
+    gone: Vec<ChanId>,
     kind: CallKind,
     first_at: EventTime,
     last_at: EventTime,
@@ -87,6 +90,7 @@ impl Call {
             linkedid: text(linkedid).into(),
             channels: Vec::new(),
             voicemail_legs: Vec::new(),
+            gone: Vec::new(),
             kind: CallKind::Unclassified,
             first_at: at,
             last_at: at,
@@ -153,7 +157,7 @@ impl Call {
 
     /// Adds a channel if it is new to the call; true when it was added.
     pub fn add_channel(&mut self, id: ChanId, name: &[u8], at: EventTime) -> bool {
-        if id == 0 || self.chan_pos(id).is_some() {
+        if id == 0 || self.chan_pos(id).is_some() || self.gone.contains(&id) {
             return false;
         }
         self.channels.push(Chan {
@@ -512,6 +516,7 @@ impl Call {
         }
         if let Some(p) = self.chan_pos(uid) {
             self.channels.swap_remove(p);
+            self.gone.push(uid);
         }
         finished
     }

@@ -65,13 +65,13 @@ pub struct Tracker {
 }
 
 /// Events that may start tracking a channel we have not seen yet (mid-stream start).
+/// Not `NewCallerid`: Asterisk 20 sends one for a Local half after its `Hangup`.
 fn may_create(ev: &Event<'_>) -> bool {
     matches!(
         ev,
         Event::Newchannel(_)
             | Event::Newexten { .. }
             | Event::Newstate(_)
-            | Event::NewCallerid(_)
             | Event::VarSet { .. }
             | Event::QueueCallerJoin { .. }
             | Event::DialBegin { .. }
