@@ -14,8 +14,8 @@ use std::borrow::Cow;
 
 use super::apps::{self, App, Place};
 use super::channel::{
-    ChanId, agent_from_channel, chan_id, dialled_number, is_external_number, is_local, is_number,
-    is_trunk_peer, local_pair_id,
+    ChanId, Phones, agent_from_channel, chan_id, dialled_number, is_external_number, is_local,
+    is_number, is_trunk_peer, is_withheld_word, local_pair_id,
 };
 use super::config::TrackerConfig;
 use super::inbound::{Inbound, Stage};
@@ -76,6 +76,8 @@ pub struct Call {
     last_at: EventTime,
     notice: Option<Notice>,
     noticed: bool,
+    /// Phones this call rang, for the tracker's [`Phones`].
+    rang_phones: Vec<Box<str>>,
 }
 
 /// Bytes of a field as text (lossy; borrowed when valid UTF-8).
@@ -96,6 +98,7 @@ impl Call {
             last_at: at,
             notice: None,
             noticed: false,
+            rang_phones: Vec::new(),
         }
     }
 
@@ -136,6 +139,11 @@ impl Call {
     /// The notice this call raised, once.
     pub fn take_notice(&mut self) -> Option<Notice> {
         self.notice.take()
+    }
+
+    /// Phones (channel names) this call rang since the last call.
+    pub fn take_rang_phones(&mut self) -> Vec<Box<str>> {
+        std::mem::take(&mut self.rang_phones)
     }
 
     fn chan(&self, id: ChanId) -> Option<&Chan> {
@@ -202,12 +210,13 @@ impl Call {
     }
 
     /// Feeds one event. Returns the finished call when this event ended it (the inbound
-    /// caller or the outbound extension hung up).
+    /// caller or the outbound extension hung up). `phones` are the peers rung as phones so far.
     pub fn on_event(
         &mut self,
         ev: &Event<'_>,
         at: EventTime,
         cfg: &TrackerConfig,
+        phones: &Phones,
     ) -> Option<FinishedCall> {
         self.last_at = self.last_at.max(at);
         let uid = ev.channel().map_or(0, |c| chan_id(c.uniqueid));
@@ -229,7 +238,14 @@ impl Call {
                 chan,
                 application,
                 app_data,
-            } => self.on_step(&chan, uid, &text(application), &text(app_data), cfg, at),
+            } => self.on_step(
+                &chan,
+                uid,
+                &text(application),
+                &text(app_data),
+                (cfg, phones),
+                at,
+            ),
             Event::VarSet {
                 variable, value, ..
             } => {
@@ -246,6 +262,9 @@ impl Call {
                 ..
             } => {
                 let d = self.dest_of(chan_id(dest.uniqueid), dest.channel);
+                if !interface.is_empty() {
+                    self.rang_phones.push(text(interface).into());
+                }
                 if let Some(inb) = self.caller(uid) {
                     inb.ring(member_target(member, interface, dest.channel), d, false, at);
                 }
@@ -317,7 +336,7 @@ impl Call {
         uid: ChanId,
         application: &str,
         app_data: &str,
-        cfg: &TrackerConfig,
+        (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
         let app = apps::decode(application, app_data, cfg);
@@ -339,7 +358,7 @@ impl Call {
                 inb.leg_runs_voicemail(uid, pair);
             }
         }
-        self.classify(chan, uid, &app, cfg, at);
+        self.classify(chan, uid, &app, (cfg, phones), at);
         if let Some(inb) = self.caller(uid) {
             let context = text(chan.context);
             let exten = text(chan.exten);
@@ -365,16 +384,20 @@ impl Call {
         let dest_id = chan_id(dest.uniqueid);
         self.mark_dialled(dest_id);
         let d = self.dest_of(dest_id, dest.channel);
+        let target = leg_target(dest, cfg);
+        if matches!(target, Target::Agent { .. }) && !is_local(&text(dest.channel)) {
+            self.rang_phones.push(text(dest.channel).into());
+        }
         let from = Dest {
             id: uid,
             pair: self.chan(uid).map_or(0, |c| c.pair),
         };
         match &mut self.kind {
             CallKind::Inbound(inb) if uid == inb.caller => {
-                inb.ring(leg_target(dest, cfg), d, true, at);
+                inb.ring(target, d, true, at);
             }
             CallKind::Inbound(inb) => {
-                let target = match leg_target(dest, cfg) {
+                let target = match target {
                     Target::Agent { .. } => Target::Device,
                     forward => forward,
                 };
@@ -438,7 +461,7 @@ impl Call {
         chan: &ChannelInfo<'_>,
         uid: ChanId,
         app: &App<'_>,
-        cfg: &TrackerConfig,
+        (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
         let reclassifiable = match &self.kind {
@@ -457,12 +480,15 @@ impl Call {
             self.become_inbound(chan, uid, at);
             return;
         }
-        if external_caller && self.enters_call(chan, uid) && !cfg.is_outbound_context(&context) {
-            let trunk = is_trunk_peer(
-                &text(chan.channel),
-                &cfg.trunk_channels,
-                cfg.internal_max_length,
-            );
+        // Carriers send withheld callers as `anonymous` & co.: from a trunk they are inbound too.
+        let withheld_caller = is_withheld_word(&cid);
+        let name = text(chan.channel);
+        if (external_caller || withheld_caller)
+            && self.enters_call(chan, uid)
+            && !cfg.is_outbound_context(&context)
+        {
+            let trunk = is_trunk_peer(&name, &cfg.trunk_channels, cfg.internal_max_length)
+                && !phones.contains(&name);
             if !self.noticed {
                 self.noticed = true;
                 self.notice = Some(Notice::UnknownInboundContext {

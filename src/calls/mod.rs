@@ -20,7 +20,7 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use channel::{ChanId, chan_id};
+use channel::{ChanId, Phones, chan_id};
 
 pub use config::TrackerConfig;
 pub use machine::{Call, Notice};
@@ -62,6 +62,8 @@ pub struct Tracker {
     unknown_contexts: HashMap<String, u32>,
     reported_contexts: HashSet<String>,
     notices: Vec<Notice>,
+    /// Peers rung as phones: never taken for trunks.
+    phones: Phones,
 }
 
 /// Events that may start tracking a channel we have not seen yet (mid-stream start).
@@ -92,6 +94,7 @@ impl Tracker {
             unknown_contexts: HashMap::new(),
             reported_contexts: HashSet::new(),
             notices: Vec::new(),
+            phones: Phones::default(),
         }
     }
 
@@ -269,10 +272,13 @@ impl Tracker {
             return;
         };
         let principal_before = call.principal();
-        if let Some(done) = call.on_event(ev, at, &self.cfg) {
+        if let Some(done) = call.on_event(ev, at, &self.cfg, &self.phones) {
             out.push(done);
         }
         let notice = call.take_notice();
+        for phone in call.take_rang_phones() {
+            self.phones.learn(&phone);
+        }
         // The caller/outbound channel stays with its call even if its Linkedid changes.
         let principal = call.principal();
         if principal != principal_before

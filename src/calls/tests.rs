@@ -1050,3 +1050,79 @@ fn a_caller_who_reaches_a_queue_after_a_false_time_condition_is_not_after_hours(
         .hangup(&CALLER);
     assert_eq!(s.reason(), Some(LossReason::Queue));
 }
+
+#[test]
+fn a_named_phone_once_rung_is_never_taken_for_a_trunk() {
+    let reception = Ch {
+        name: "SIP/reception-00000002",
+        uid: "1700000000.2",
+        linked: "1700000000.1",
+    };
+    let mut s = Script::new();
+    // An inbound call rings the phone `SIP/reception` (a named peer, not an extension number).
+    s.inbound()
+        .app(&CALLER, "ext-group", "Dial", "SIP/reception,20")
+        .ev("Newchannel", &reception, "from-internal", "s", &[])
+        .ev(
+            "DialBegin",
+            &CALLER,
+            "ext-group",
+            "600",
+            &[
+                ("DestChannel", reception.name),
+                ("DestUniqueid", reception.uid),
+                ("DialString", "reception"),
+            ],
+        )
+        .wait(3.0)
+        .hangup_through_h(&[&reception])
+        .ev("Hangup", &reception, "from-internal", "s", &[]);
+    assert_eq!(s.only().attempts[0].agent, "reception");
+    // Later the same phone, whose caller id is the company number, calls a mobile.
+    let calling = Ch {
+        name: "SIP/reception-00000005",
+        uid: "1700000200.5",
+        linked: "1700000200.5",
+    };
+    s.cid = "74951234567";
+    s.ev("Newchannel", &calling, "phones", "89161234567", &[])
+        .ev(
+            "Newexten",
+            &calling,
+            "phones",
+            "89161234567",
+            &[
+                ("Application", "Dial"),
+                ("AppData", "SIP/carrier/89161234567"),
+            ],
+        )
+        .wait(10.0)
+        .hangup(&calling);
+    assert_eq!(s.out.len(), 2);
+    assert_eq!(s.out[1].direction, Direction::Outbound, "{:#?}", s.out[1]);
+}
+
+#[test]
+fn an_anonymous_caller_on_a_trunk_in_an_unknown_context_is_inbound_and_withheld() {
+    let carrier = Ch {
+        name: "SIP/carrier-00000001",
+        uid: "1700000000.1",
+        linked: "1700000000.1",
+    };
+    let mut s = Script::new();
+    s.cid = "anonymous";
+    s.ev("Newchannel", &carrier, "incoming", "74951234567", &[])
+        .ev(
+            "Newexten",
+            &carrier,
+            "incoming",
+            "74951234567",
+            &[("Application", "Background"), ("AppData", "welcome")],
+        )
+        .wait(2.0)
+        .hangup(&carrier);
+    let c = s.only();
+    assert_eq!(c.direction, Direction::Inbound);
+    assert!(c.withheld);
+    assert_eq!(c.number, "");
+}
