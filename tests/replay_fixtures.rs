@@ -2,7 +2,8 @@
 //! hand-written ones) is replayed by the compiled binary into a fresh SQLite file, then
 //! `missed --json` and `tasks --json` are compared with the capture's `expect.json`: the same
 //! missed calls (caller, DID, loss reason, voicemail, wait within 1.5 s, the same agents with
-//! ring seconds within 1.5 s), answered callers absent, and the callback tasks' outcome.
+//! ring seconds within 1.5 s, and the forwards where the expectation lists them), answered
+//! callers absent, and the callback tasks' outcome.
 //! Replaying the same capture again must change nothing.
 //!
 //! Reconnect scenarios are recorded as `NAME-a.ami` + `NAME-b.ami` around a cut link; they only
@@ -108,6 +109,25 @@ fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> Vec<S
         }
         for g in got {
             failures.push(format!("{name}: {caller} has extra agent attempt {g}"));
+        }
+        if let Some(want) = w.get("forwards").and_then(Value::as_array) {
+            let got = m["forwards"].as_array().cloned().unwrap_or_default();
+            let same = want.len() == got.len()
+                && want.iter().zip(&got).all(|(a, g)| {
+                    g["number"] == a["number"]
+                        && g["outcome"] == a["outcome"]
+                        && close(
+                            g["ring_seconds"].as_f64().unwrap_or(-99.0),
+                            a["ring_seconds"].as_f64().unwrap_or(0.0),
+                        )
+                });
+            if !same {
+                failures.push(format!(
+                    "{name}: {caller} forwards {} want {}",
+                    m["forwards"],
+                    Value::Array(want.clone())
+                ));
+            }
         }
         if caller.is_empty() != m["task_id"].is_null() {
             failures.push(format!("{name}: {caller} task_id {}", m["task_id"]));
