@@ -41,6 +41,15 @@ pub struct ForwardRow {
     pub outcome: String,
 }
 
+/// One row of a ring table (agent attempt or forward), before it is typed.
+struct Ring {
+    who: String,
+    name: Option<String>,
+    ring_start: EventTime,
+    ring_seconds: f64,
+    outcome: String,
+}
+
 /// One missed call with its agents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MissedRow {
@@ -259,71 +268,28 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
+        // The member's name and the forwards exist from schema 3 on.
+        let name = if self.version >= 3 { "r.name" } else { "NULL" };
         let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        // The member's name exists from schema 3 on.
-        let name = if self.version >= 3 { "a.name" } else { "NULL" };
-        self.each_row(
-            &format!(
-                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {name}
-                   FROM missed_calls m
-                   JOIN calls c ON c.id = m.call_id
-                   JOIN agent_attempts a ON a.call_id = c.id
-                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY a.call_id, a.seq"
-            ),
-            &range,
-            ("select agent attempts", "read agent attempt"),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            },
-            |(call_id, agent, ring_start, ring_seconds, outcome, name)| {
-                agents.entry(call_id).or_default().push(AttemptRow {
-                    agent,
-                    name,
-                    ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
-                    ring_seconds,
-                    outcome,
-                });
-                Ok(())
-            },
-        )?;
+        for (call_id, ring) in self.rings_of_missed("agent_attempts", "agent", name, &range)? {
+            agents.entry(call_id).or_default().push(AttemptRow {
+                agent: ring.who,
+                name: ring.name,
+                ring_start: ring.ring_start,
+                ring_seconds: ring.ring_seconds,
+                outcome: ring.outcome,
+            });
+        }
         let mut forwards: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
         if self.version >= 3 {
-            self.each_row(
-                "SELECT f.call_id, f.number, f.ring_start, f.ring_seconds, f.outcome
-                   FROM missed_calls m
-                   JOIN calls c ON c.id = m.call_id
-                   JOIN forwards f ON f.call_id = c.id
-                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY f.call_id, f.seq",
-                &range,
-                ("select forwards", "read forward"),
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, f64>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
-                |(call_id, number, ring_start, ring_seconds, outcome)| {
-                    forwards.entry(call_id).or_default().push(ForwardRow {
-                        number,
-                        ring_start: parse_time("forwards.ring_start", &ring_start)?,
-                        ring_seconds,
-                        outcome,
-                    });
-                    Ok(())
-                },
-            )?;
+            for (call_id, ring) in self.rings_of_missed("forwards", "number", "NULL", &range)? {
+                forwards.entry(call_id).or_default().push(ForwardRow {
+                    number: ring.who,
+                    ring_start: ring.ring_start,
+                    ring_seconds: ring.ring_seconds,
+                    outcome: ring.outcome,
+                });
+            }
         }
         let mut out = Vec::new();
         self.each_row(
@@ -369,6 +335,60 @@ impl ReadDb {
                 m.agents = agents.remove(&call_id).unwrap_or_default();
                 m.forwards = forwards.remove(&call_id).unwrap_or_default();
                 out.push(m);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The rows of a ring table (`agent_attempts` or `forwards`) of the missed calls that ended
+    /// in the range, in call and ring order, with their call id. `who` and `name` are the
+    /// table's column names (or `NULL`).
+    fn rings_of_missed(
+        &self,
+        table: &'static str,
+        who: &'static str,
+        name: &'static str,
+        range: &(Option<String>, Option<String>),
+    ) -> Result<Vec<(i64, Ring)>, StoreError> {
+        let mut out = Vec::new();
+        let column = if table == "forwards" {
+            "forwards.ring_start"
+        } else {
+            "agent_attempts.ring_start"
+        };
+        self.each_row(
+            &format!(
+                "SELECT r.call_id, r.{who}, r.ring_start, r.ring_seconds, r.outcome, {name}
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN {table} r ON r.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY r.call_id, r.seq"
+            ),
+            range,
+            (table, table),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            },
+            |(call_id, who, ring_start, ring_seconds, outcome, name)| {
+                out.push((
+                    call_id,
+                    Ring {
+                        who,
+                        name,
+                        ring_start: parse_time(column, &ring_start)?,
+                        ring_seconds,
+                        outcome,
+                    },
+                ));
                 Ok(())
             },
         )?;
