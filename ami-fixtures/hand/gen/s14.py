@@ -25,19 +25,27 @@ s.wait(4.12)
 s.hanguprequest(a, 16)
 s.hangup(a, 16)
 
+
+
+def day_menu(number, name, menu_secs):
+    """A caller in the day: the time branch jumps to `day`, the menu plays."""
+    c = s.chan("SIP/sipnet-%s" % s.suffix("SIP"), ctx, did, 0, number, name)
+    s.newstate(c, 4)
+    s.newexten(c, ctx, did, 1, "NoOp", "call from %s" % number)
+    s.newexten(c, ctx, did, 2, "GotoIfTime", "00:00-23:59,mon-sun,*,*?day,1")
+    s.newexten(c, ctx, "day", 1, "Answer", "")
+    s.wait(0.02)
+    s.newstate(c, 6)
+    s.newexten(c, ctx, "day", 2, "Background", "office/menu")
+    s.wait(menu_secs)
+    return c
+
+
 # call 2: day. Menu, key 2 rings two phones; the caller gives up while they ring and the
 # dialplan's h extension runs.
 s.at(1700200101.501334)
 n2, m2 = "84957001122", "OOO ROMASHKA"
-b = s.chan("SIP/sipnet-%s" % s.suffix("SIP"), ctx, did, 0, n2, m2)
-s.newstate(b, 4)
-s.newexten(b, ctx, did, 1, "NoOp", "call from %s" % n2)
-s.newexten(b, ctx, did, 2, "GotoIfTime", "00:00-23:59,mon-sun,*,*?day,1")
-s.newexten(b, ctx, "day", 1, "Answer", "")
-s.wait(0.02)
-s.newstate(b, 6)
-s.newexten(b, ctx, "day", 2, "Background", "office/menu")
-s.wait(3.2)
+b = day_menu(n2, m2, 3.2)
 s.newexten(b, ctx, "2", 1, "Dial", "SIP/101&SIP/102,20,tT")
 b1 = s.chan("SIP/101-%s" % s.suffix("SIP"), "office-phones", "s", 0, "101", "Accounting",
             linkedid=b.linkedid, conn_num=n2, conn_name=m2)
@@ -64,15 +72,7 @@ s.hangup(b, 16)
 # trunk, which answers 503 (congestion); the caller hears "sorry" and hangs up.
 s.at(1700200301.100917)
 n3, m3 = "89165554433", "PETROVA A"
-c = s.chan("SIP/sipnet-%s" % s.suffix("SIP"), ctx, did, 0, n3, m3)
-s.newstate(c, 4)
-s.newexten(c, ctx, did, 1, "NoOp", "call from %s" % n3)
-s.newexten(c, ctx, did, 2, "GotoIfTime", "00:00-23:59,mon-sun,*,*?day,1")
-s.newexten(c, ctx, "day", 1, "Answer", "")
-s.wait(0.02)
-s.newstate(c, 6)
-s.newexten(c, ctx, "day", 2, "Background", "office/menu")
-s.wait(2.7)
+c = day_menu(n3, m3, 2.7)
 s.newexten(c, ctx, "3", 1, "Dial", "SIP/101,15,tT")
 c1 = s.chan("SIP/101-%s" % s.suffix("SIP"), "office-phones", "s", 0, "101", "Accounting",
             linkedid=c.linkedid, conn_num=n3, conn_name=m3)
