@@ -285,3 +285,29 @@ fn the_log_has_one_info_line_per_missed_call_and_per_task_closed() {
         }
     }
 }
+
+#[test]
+fn calls_from_a_trunk_in_an_unknown_context_are_named_once_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ctx.sqlite");
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ami-fixtures/hand/sip16-custom-contexts-followme.ami");
+    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
+        .args([
+            "replay",
+            "--db",
+            db.to_str().unwrap(),
+            capture.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    let warns: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("calls.inbound_contexts"))
+        .collect();
+    assert_eq!(warns.len(), 1, "three calls, one line: {log}");
+    assert!(warns[0].contains("incoming-sipnet"), "{}", warns[0]);
+}

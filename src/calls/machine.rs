@@ -74,7 +74,7 @@ pub struct Call {
     kind: CallKind,
     first_at: EventTime,
     last_at: EventTime,
-    notice: Option<Notice>,
+    notice: Option<Box<Notice>>,
     noticed: bool,
     /// Phones this call rang, for the tracker's [`Phones`].
     rang_phones: Vec<Box<str>>,
@@ -138,7 +138,7 @@ impl Call {
 
     /// The notice this call raised, once.
     pub fn take_notice(&mut self) -> Option<Notice> {
-        self.notice.take()
+        self.notice.take().map(|n| *n)
     }
 
     /// Phones (channel names) this call rang since the last call.
@@ -491,10 +491,10 @@ impl Call {
                 && !phones.contains(&name);
             if !self.noticed {
                 self.noticed = true;
-                self.notice = Some(Notice::UnknownInboundContext {
+                self.notice = Some(Box::new(Notice::UnknownInboundContext {
                     context: context.to_string(),
                     inbound: trunk,
-                });
+                }));
             }
             if trunk {
                 self.become_inbound(chan, uid, at);
