@@ -13,6 +13,7 @@
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
+mod calendar;
 pub mod migrations;
 pub mod queries;
 mod writer;
@@ -248,17 +249,12 @@ fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreE
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database, records the calendar timezone in
-    /// `meta`, and starts the writer thread.
+    /// Opens (creating if needed) and migrates the database, records the calendar for the
+    /// views ([`calendar`]), and starts the writer thread.
     pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
         let mut conn = open_writer_connection(&settings)?;
         migrations::migrate(&mut conn, &settings.path)?;
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('calendar_timezone', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [settings.calendar.timezone_name()],
-        )
-        .map_err(StoreError::sql("store calendar timezone in meta"))?;
+        calendar::record(&mut conn, &settings)?;
 
         let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
         let stats = Arc::new(StoreStats::default());

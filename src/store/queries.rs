@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{StoreError, format_time, migrations, parse_time};
+use crate::calls::outcome::{AttemptOutcome, LossReason};
 use crate::time::EventTime;
 
 /// One agent rung for a call.
@@ -103,9 +104,22 @@ pub struct TaskRow {
     pub queue: Option<String>,
 }
 
+/// One ring of one agent, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportAttempt {
+    /// Agent id.
+    pub agent: String,
+    /// When the ring started.
+    pub ring_start: EventTime,
+    /// How long it rang.
+    pub ring_seconds: f64,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+}
+
 /// One inbound call for reports.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InboundRow {
+pub struct ReportCall {
     /// Caller channel's first event.
     pub started_at: EventTime,
     /// Caller channel's hangup.
@@ -118,12 +132,12 @@ pub struct InboundRow {
     pub answered: bool,
     /// Who answered.
     pub agent: Option<String>,
-    /// Seconds the caller waited.
+    /// Seconds from the caller's first event to its hangup.
     pub wait_seconds: f64,
-    /// It is a missed call.
-    pub missed: bool,
-    /// Agents rung (distinct, in first-ring order).
-    pub agents_rung: Vec<String>,
+    /// Where the caller was lost: `Some` for a missed call.
+    pub loss_reason: Option<LossReason>,
+    /// Agents rung, in ring order.
+    pub attempts: Vec<ReportAttempt>,
 }
 
 /// A read-only connection to a missedcalld database.
@@ -442,56 +456,114 @@ impl ReadDb {
         Ok(out)
     }
 
-    /// Inbound calls that ended in `[since, until)`, with the agents rung.
-    pub fn inbound_calls(
+    /// A `meta` value the writer recorded (`calendar_timezone`, `short_abandon_seconds`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::sql("read meta"))
+    }
+
+    /// Inbound calls that ended in `[since, until)`, with every ring of every agent.
+    pub fn report_calls(
         &self,
         since: Option<EventTime>,
         until: Option<EventTime>,
-    ) -> Result<Vec<InboundRow>, StoreError> {
+    ) -> Result<Vec<ReportCall>, StoreError> {
+        let range = range_params(since, until);
+        let mut rings: HashMap<i64, Vec<ReportAttempt>> = HashMap::new();
+        self.each_row(
+            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
+               FROM calls c JOIN agent_attempts a ON a.call_id = c.id
+              WHERE c.direction = 'inbound'
+                AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY a.call_id, a.seq",
+            &range,
+            ("select rings for report", "read ring"),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            },
+            |(call_id, agent, ring_start, ring_seconds, outcome)| {
+                let outcome = AttemptOutcome::parse(&outcome).ok_or(StoreError::BadValue {
+                    column: "agent_attempts.outcome",
+                    value: outcome,
+                })?;
+                rings.entry(call_id).or_default().push(ReportAttempt {
+                    agent,
+                    ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
+                    ring_seconds,
+                    outcome,
+                });
+                Ok(())
+            },
+        )?;
         let mut out = Vec::new();
         self.each_row(
-            "SELECT c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
-                    c.wait_seconds, m.id IS NOT NULL,
-                    (SELECT group_concat(agent, char(31))
-                       FROM (SELECT agent FROM agent_attempts a
-                              WHERE a.call_id = c.id ORDER BY seq))
+            "SELECT c.id, c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
+                    c.wait_seconds, m.loss_reason
                FROM calls c LEFT JOIN missed_calls m ON m.call_id = c.id
               WHERE c.direction = 'inbound'
                 AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
               ORDER BY c.ended_at, c.id",
-            &range_params(since, until),
+            &range,
             ("select inbound calls", "read inbound call"),
             |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    InboundRow {
+                    r.get::<_, String>(2)?,
+                    ReportCall {
                         started_at: EventTime(0),
                         ended_at: EventTime(0),
-                        did: r.get(2)?,
-                        queue: r.get(3)?,
-                        answered: r.get(4)?,
-                        agent: r.get(5)?,
-                        wait_seconds: r.get(6)?,
-                        missed: r.get(7)?,
-                        agents_rung: Vec::new(),
+                        did: r.get(3)?,
+                        queue: r.get(4)?,
+                        answered: r.get(5)?,
+                        agent: r.get(6)?,
+                        wait_seconds: r.get(7)?,
+                        loss_reason: None,
+                        attempts: Vec::new(),
                     },
                     r.get::<_, Option<String>>(8)?,
                 ))
             },
-            |(started, ended, mut call, agents)| {
+            |(id, started, ended, mut call, reason)| {
                 (call.started_at, call.ended_at) = call_span(&started, &ended)?;
-                if let Some(agents) = agents {
-                    for a in agents.split('\u{1f}') {
-                        if !call.agents_rung.iter().any(|x| x == a) {
-                            call.agents_rung.push(a.to_owned());
-                        }
-                    }
-                }
+                call.loss_reason = match reason {
+                    None => None,
+                    Some(r) => Some(LossReason::parse(&r).ok_or(StoreError::BadValue {
+                        column: "missed_calls.loss_reason",
+                        value: r,
+                    })?),
+                };
+                call.attempts = rings.remove(&id).unwrap_or_default();
                 out.push(call);
                 Ok(())
             },
         )?;
         Ok(out)
+    }
+
+    /// Tasks whose every missed call waited less than `seconds` (short abandons only).
+    pub fn short_abandon_tasks(&self, seconds: f64) -> Result<Vec<i64>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT m.task_id FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                  WHERE m.task_id IS NOT NULL
+                  GROUP BY m.task_id HAVING max(c.wait_seconds) < ?1 ORDER BY m.task_id",
+            )
+            .map_err(StoreError::sql("select short-abandon tasks"))?;
+        let ids = st
+            .query_map([seconds], |r| r.get(0))
+            .map_err(StoreError::sql("select short-abandon tasks"))?
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(StoreError::sql("read short-abandon task"))?;
+        Ok(ids)
     }
 }
