@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 
 use super::{AGENT, COMMON, Column, Kind, QUEUE, WEEKDAYS, human};
 use crate::report::Report;
-use crate::report::build::Row;
+use crate::report::build::{NO_KEY, Row};
 use crate::time::EventTime;
 
 /// Escapes text for HTML element content and attribute values.
@@ -69,10 +69,10 @@ h1{font-size:26px;margin:0}
 h2{font-size:17px;margin:0 0 10px}
 .period{font-size:17px;font-weight:600;margin:0}
 .sub,.note{color:var(--muted);font-size:13px;margin:2px 0 0}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;margin-bottom:16px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(136px,1fr));gap:10px;margin-bottom:16px}
 .kpi{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 14px}
 .kpi .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.kpi .value{font-size:28px;font-weight:700;line-height:1.2}
+.kpi .value{font-size:26px;font-weight:700;line-height:1.2}
 .kpi.main{border-top:4px solid var(--ok)}
 .kpi.bad{border-top:4px solid var(--miss)}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px;
@@ -94,7 +94,8 @@ tr.total td{font-weight:700;border-top:2px solid var(--ink)}
 svg text{font:11px system-ui,"DejaVu Sans",sans-serif;fill:var(--muted)}
 footer{color:var(--muted);font-size:12px;text-align:center}
 @media (max-width:640px){main{padding:12px 10px}h1{font-size:21px}.kpi .value{font-size:22px}
-.kpis{grid-template-columns:repeat(2,1fr)}.heat td,.heat th{height:20px;font-size:9px}}
+.kpis{grid-template-columns:repeat(2,1fr)}.heat td,.heat th{height:20px;font-size:9px}
+svg text{font-size:22px}}
 @media print{@page{size:A4 landscape;margin:12mm}body{background:#fff;font-size:12px}
 main{max-width:none;padding:0}section,.kpi{border-color:#ccc;box-shadow:none}
 section{page-break-inside:avoid}.scroll{overflow:visible}}
@@ -135,12 +136,15 @@ pub fn page(report: &Report, now: EventTime) -> String {
         .collect();
     table(
         &mut h,
-        "Agents",
-        "agents",
-        "Agent",
         &report.agents,
         &agent_cols,
-        "A call counts for every agent it rang. Not answered = rang until the caller or the queue gave up. Callbacks = tasks the agent closed.",
+        &TableText {
+            title: "Agents",
+            id: "agents",
+            key_label: "Agent",
+            none_label: "no agent rung",
+            note: "A call counts for every agent it rang. Not answered = rang until the caller or the queue gave up. Callbacks = tasks the agent closed.",
+        },
     );
     let queue_cols: Vec<Column> = QUEUE[..1]
         .iter()
@@ -150,12 +154,15 @@ pub fn page(report: &Report, now: EventTime) -> String {
         .collect();
     table(
         &mut h,
-        "Queues",
-        "queues",
-        "Queue",
         &report.queues,
         &queue_cols,
-        "Avg wait (all) = until an agent picked up, or until the caller was lost.",
+        &TableText {
+            title: "Queues",
+            id: "queues",
+            key_label: "Queue",
+            none_label: "no queue (ring group, direct)",
+            note: "Avg wait (all) = until an agent picked up, or until the caller was lost.",
+        },
     );
     open_tasks(&mut h, report);
     let _ = writeln!(
@@ -218,13 +225,22 @@ fn kpis(h: &mut String, r: &Report) {
     kpi(
         h,
         "",
-        "Late · never · open",
+        "Called back late",
         "callback_late",
         &t.callback_late.to_string(),
         &format!(
-            "late · <b data-k=\"callback_never\">{}</b> never · <b data-k=\"callback_open\">{}</b> still within deadline",
-            t.callback_never, t.callback_open
+            "{} · <b data-k=\"callback_open\">{}</b> open, not yet due",
+            pct(t.callback_late),
+            t.callback_open
         ),
+    );
+    kpi(
+        h,
+        if t.callback_never > 0 { "bad" } else { "" },
+        "Never called back",
+        "callback_never",
+        &t.callback_never.to_string(),
+        &format!("{} · past the deadline, still open", pct(t.callback_never)),
     );
     let delay = |v: Option<f64>| v.map_or("-".to_owned(), duration);
     kpi(
@@ -261,7 +277,10 @@ fn sla_bar(h: &mut String, r: &Report) {
         ("Open, not yet due", t.callback_open, "var(--open)"),
     ];
     let sum: u64 = parts.iter().map(|p| p.1).sum();
-    h.push_str("<section><h2>Callback SLA</h2><div class=\"sla\">");
+    let _ = write!(
+        h,
+        "<section><h2>Callback SLA</h2><p class=\"note\">{sum} callback tasks opened in the period (short abandons left out)</p><div class=\"sla\">"
+    );
     for (label, n, colour) in parts {
         if n > 0 {
             let _ = write!(
@@ -275,7 +294,12 @@ fn sla_bar(h: &mut String, r: &Report) {
     for (label, n, colour) in parts {
         let _ = write!(
             h,
-            "<span><i style=\"background:{colour}\"></i>{label} {n}</span>"
+            "<span><i style=\"background:{colour}\"></i>{label} <b>{n}</b>{}</span>",
+            if sum > 0 {
+                format!(" ({:.0}%)", n as f64 * 100.0 / sum as f64)
+            } else {
+                String::new()
+            }
         );
     }
     h.push_str("</div></section>");
@@ -398,15 +422,24 @@ fn heatmap(h: &mut String, r: &Report) {
     h.push_str("</table></div></section>");
 }
 
-fn table(
-    h: &mut String,
-    title: &str,
-    id: &str,
-    key_label: &str,
-    rows: &[Row],
-    cols: &[Column],
-    note: &str,
-) {
+/// The words around a table.
+struct TableText<'a> {
+    title: &'a str,
+    id: &'a str,
+    key_label: &'a str,
+    /// Shown for the `(none)` key.
+    none_label: &'a str,
+    note: &'a str,
+}
+
+fn table(h: &mut String, rows: &[Row], cols: &[Column], text: &TableText<'_>) {
+    let TableText {
+        title,
+        id,
+        key_label,
+        none_label,
+        note,
+    } = *text;
     let _ = write!(h, "<section id=\"{id}\"><h2>{title}</h2>");
     if rows.is_empty() {
         h.push_str("<p class=\"note\">Nothing in this period.</p></section>");
@@ -422,7 +455,17 @@ fn table(
     }
     h.push_str("</tr>");
     for row in rows {
-        let _ = write!(h, "<tr data-key=\"{0}\"><td>{0}</td>", esc(&row.key));
+        let shown = if row.key == NO_KEY {
+            none_label
+        } else {
+            &row.key
+        };
+        let _ = write!(
+            h,
+            "<tr data-key=\"{}\"><td>{}</td>",
+            esc(&row.key),
+            esc(shown)
+        );
         for c in cols {
             let v = (c.get)(row);
             let shown = match c.kind {

@@ -128,11 +128,11 @@ pub const QUEUE: &[Column] = &[
         .queue
         .as_ref()
         .map(|q| q.offered as f64)),
-    col!("abandoned_queue", "Abandoned in queue", Count, |r| r
+    col!("abandoned_queue", "Lost in queue", Count, |r| r
         .queue
         .as_ref()
         .map(|q| q.abandoned_queue as f64)),
-    col!("abandoned_ringing", "Abandoned ringing", Count, |r| r
+    col!("abandoned_ringing", "Lost ringing", Count, |r| r
         .queue
         .as_ref()
         .map(|q| q.abandoned_ringing as f64)),
