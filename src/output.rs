@@ -17,14 +17,12 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use crate::callbacks::ShownStatus;
 use crate::callbacks::sla::local_to_utc;
 use crate::store::queries::{self, MissedRow, ReadDb, TaskRow};
 use crate::time::EventTime;
 
 pub use crate::report::ReportFormat;
-
-/// Task statuses accepted by `tasks --status`.
-pub const TASK_STATUSES: [&str; 4] = ["open", "overdue", "done_on_time", "done_late"];
 
 /// Opens `db` read-only with the calendar timezone the writer recorded (UTC if none).
 pub(crate) fn open(db: &Path) -> anyhow::Result<(ReadDb, Tz)> {
@@ -196,7 +194,7 @@ pub fn missed(
                 opt(&m.did).to_owned(),
                 opt(&m.queue).to_owned(),
                 format!("{:.1}", m.wait_seconds),
-                m.loss_reason.clone(),
+                m.loss_reason.as_str().to_owned(),
                 if m.voicemail { "yes" } else { "no" }.to_owned(),
                 if agents.is_empty() {
                     "-".to_owned()
@@ -228,19 +226,10 @@ pub fn missed(
     Ok(())
 }
 
-/// The status a reader sees: `overdue` for an open task past its deadline at `now`.
-pub fn task_status(t: &TaskRow, now: EventTime) -> &str {
-    if t.status == "open" && t.deadline < now {
-        "overdue"
-    } else {
-        &t.status
-    }
-}
-
 /// `missedcalld tasks`: every callback task (or those with `status`), by id.
 pub fn tasks(
     db: &Path,
-    status: Option<&str>,
+    status: Option<ShownStatus>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -250,24 +239,16 @@ pub fn tasks(
 /// [`tasks`] judging `overdue` against `now` instead of the wall clock.
 pub fn tasks_at(
     db: &Path,
-    status: Option<&str>,
+    status: Option<ShownStatus>,
     json: bool,
     now: EventTime,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if let Some(s) = status
-        && !TASK_STATUSES.contains(&s)
-    {
-        bail!(
-            "--status {s:?}: expected one of {}",
-            TASK_STATUSES.join(", ")
-        );
-    }
     let (rdb, tz) = open(db)?;
     let rows: Vec<TaskRow> = rdb
         .snapshot(|r| r.tasks())?
         .into_iter()
-        .filter(|t| status.is_none_or(|s| task_status(t, now) == s))
+        .filter(|t| status.is_none_or(|s| t.shown_status(now) == s))
         .collect();
     if json {
         let arr: Vec<Value> = rows
@@ -276,7 +257,7 @@ pub fn tasks_at(
                 json!({
                     "id": t.id,
                     "number": t.number,
-                    "status": task_status(t, now),
+                    "status": t.shown_status(now),
                     "missed_count": t.missed_count,
                     "first_missed_at": t.first_missed_at.to_rfc3339(),
                     "last_missed_at": t.last_missed_at.to_rfc3339(),
@@ -302,7 +283,7 @@ pub fn tasks_at(
             vec![
                 t.id.to_string(),
                 t.number.clone(),
-                task_status(t, now).to_owned(),
+                t.shown_status(now).as_str().to_owned(),
                 t.missed_count.to_string(),
                 local(t.first_missed_at, tz),
                 local(t.deadline, tz),
@@ -310,7 +291,11 @@ pub fn tasks_at(
                 t.attempts.to_string(),
                 t.closed_at.map_or("-".to_owned(), |c| local(c, tz)),
                 t.closed_by.as_ref().map_or("-".to_owned(), |b| {
-                    format!("{} {}", b.direction, b.agent.as_deref().unwrap_or("?"))
+                    format!(
+                        "{} {}",
+                        b.direction.as_str(),
+                        b.agent.as_deref().unwrap_or("?")
+                    )
                 }),
             ]
         })

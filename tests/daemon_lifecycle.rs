@@ -682,6 +682,33 @@ async fn sighup_reconnects_only_when_ami_changes_and_survives_a_broken_config() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_new_callback_rules_keeps_the_database_open_and_applies_them() {
+    let (pbx, s, mut daemon) = start_logged_in().await;
+
+    // Only [callbacks] changes: the writer gets the new rules, the store is not reopened.
+    let mut text = std::fs::read_to_string(&s.config).expect("read config");
+    text.push_str("\n[callbacks]\noffhours_deadline = \"11:30\"\n");
+    std::fs::write(&s.config, text).expect("write config");
+    daemon.signal("HUP");
+    daemon
+        .wait_log("configuration reloaded", 1, Duration::from_secs(5))
+        .await;
+    let log = daemon.log_text();
+    assert!(log.contains("callback task rules applied"), "{log}");
+    assert!(!log.contains("database settings applied"), "{log}");
+
+    // The IVR miss of Sunday 2026-11-22 19:47Z is due Monday at the new off-hours time.
+    pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
+    wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    let deadline: String = read_db(&s.db)
+        .expect("database")
+        .query_row("SELECT deadline FROM callback_tasks", [], |r| r.get(0))
+        .expect("one task");
+    assert_eq!(deadline, "2026-11-23T11:30:00.000Z");
+    daemon.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_exits_0_with_every_completed_call_stored() {
     let (pbx, s, mut daemon) = start_logged_in().await;
 

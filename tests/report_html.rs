@@ -105,12 +105,12 @@ fn figure(dom: &str, row: Option<&str>, key: &str) -> String {
 fn html_report_renders_offline_in_a_real_browser() {
     let (dir, db) = temp_db();
     let mut s = settings(&db);
-    s.calendar = Calendar::new(&CalendarConfig {
+    s.rules.calendar = Calendar::new(&CalendarConfig {
         timezone: "Europe/Moscow".into(),
         ..CalendarConfig::default()
     })
     .expect("calendar");
-    s.callbacks.short_abandon_seconds = 5;
+    s.rules.callbacks.short_abandon_seconds = 5;
     let mut files: Vec<PathBuf> = ["lab1", "lab2"]
         .iter()
         .flat_map(|d| {

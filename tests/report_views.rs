@@ -376,7 +376,7 @@ fn callback_moved_past_its_deadline_counts_late() {
     let later = at("2027-01-01T00:00:00Z");
     let open_sunday = |db: &Path| {
         let mut s = settings(db);
-        s.calendar = calendar("UTC", true);
+        s.rules.calendar = calendar("UTC", true);
         s
     };
     // As recorded: missed 19:16:25.290, called back by 101 at 19:16:34.330, due 10 min later.
@@ -439,7 +439,7 @@ fn days_months_and_heat_map_follow_the_calendar_timezone() {
     // A DST night far from UTC: New York.
     let (dir, db) = temp_db();
     let mut s = settings(&db);
-    s.calendar = calendar("America/New_York", false);
+    s.rules.calendar = calendar("America/New_York", false);
     replay(s, &copies(dir.path(), &NEW_YORK_NIGHT));
     let v = report_json(&db, ReportBy::Day, now);
     assert_eq!(keys(&v), ["2026-10-31", "2026-11-01"]);
@@ -467,7 +467,7 @@ fn days_months_and_heat_map_follow_the_calendar_timezone() {
     assert_eq!(nov1["until"], "2026-11-02T05:00:00.000Z");
     // The same database under a UTC calendar (the daemon restarted with another timezone).
     let mut s = settings(&db);
-    s.calendar = calendar("UTC", false);
+    s.rules.calendar = calendar("UTC", false);
     Store::open(s).expect("reopen").close().expect("close");
     let v = report_json(&db, ReportBy::Day, now);
     assert_eq!(keys(&v), ["2026-11-01", "2026-11-02"]);
@@ -477,7 +477,7 @@ fn days_months_and_heat_map_follow_the_calendar_timezone() {
     // A month boundary in Moscow (+03:00): 23:30 on 30 November and 00:30 on 1 December.
     let (dir, db) = temp_db();
     let mut s = settings(&db);
-    s.calendar = calendar("Europe/Moscow", false);
+    s.rules.calendar = calendar("Europe/Moscow", false);
     replay(
         s,
         &copies(
@@ -505,7 +505,7 @@ fn days_months_and_heat_map_follow_the_calendar_timezone() {
     // Fourteen hours ahead of UTC: a Sunday-evening call in UTC is Monday morning there.
     let (dir, db) = temp_db();
     let mut s = settings(&db);
-    s.calendar = calendar("Pacific/Kiritimati", false);
+    s.rules.calendar = calendar("Pacific/Kiritimati", false);
     replay(s, &copies(dir.path(), &["2026-11-22T19:30:00Z"]));
     let v = report_json(&db, ReportBy::Day, now);
     assert_eq!(keys(&v), ["2026-11-23"]);
@@ -520,7 +520,7 @@ fn short_abandons_are_counted_apart() {
     let (_d, db) = temp_db();
     let mut s = settings(&db);
     // lab1/03: gone from the IVR after 4 s; lab1/02: after 17.98 s.
-    s.callbacks.short_abandon_seconds = 10;
+    s.rules.callbacks.short_abandon_seconds = 10;
     replay(
         s,
         &[
@@ -555,8 +555,8 @@ fn short_abandons_are_counted_apart() {
 fn daily_sla_view_equals_the_day_report() {
     let (dir, db) = temp_db();
     let mut s = settings(&db);
-    s.calendar = calendar("America/New_York", true);
-    s.callbacks.short_abandon_seconds = 9;
+    s.rules.calendar = calendar("America/New_York", true);
+    s.rules.callbacks.short_abandon_seconds = 9;
     // In time order: the DST night, the lab day, then on Tuesday 1 December 10:00 EST a
     // missed call whose callback came 15 minutes late.
     let mut files = copies(dir.path(), &NEW_YORK_NIGHT);

@@ -19,6 +19,7 @@ use chrono::{DateTime, Datelike, Timelike};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::callbacks::{ShownStatus, TaskId, TaskStatus};
 use crate::calls::outcome::{AttemptOutcome, LossReason};
 use crate::store::queries::{ReportCall, TaskRow};
 use crate::time::EventTime;
@@ -175,7 +176,7 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpenTask {
     /// Task id.
-    pub id: i64,
+    pub id: TaskId,
     /// Number to call.
     pub number: String,
     /// Misses joined.
@@ -268,11 +269,11 @@ fn callback(t: &TaskRow, now: EventTime) -> Callback {
         t.closed_at
             .map_or(0.0, |c| c.seconds_since(t.first_missed_at))
     };
-    match t.status.as_str() {
-        "done_on_time" => Callback::OnTime { delay: delay() },
-        "done_late" => Callback::Late { delay: delay() },
-        _ if t.deadline < now => Callback::Never,
-        _ => Callback::Open,
+    match t.shown_status(now) {
+        ShownStatus::DoneOnTime => Callback::OnTime { delay: delay() },
+        ShownStatus::DoneLate => Callback::Late { delay: delay() },
+        ShownStatus::Overdue => Callback::Never,
+        ShownStatus::Open => Callback::Open,
     }
 }
 
@@ -529,7 +530,7 @@ const DAILY_CHART_MAX_DAYS: i64 = 62;
 pub fn build(
     calls: &[ReportCall],
     tasks: &[TaskRow],
-    short_tasks: &[i64],
+    short_tasks: &[TaskId],
     p: ReportParams,
 ) -> Report {
     let views: Vec<CallView<'_>> = calls
@@ -580,7 +581,7 @@ pub fn build(
 
     let mut open_tasks: Vec<OpenTask> = tasks
         .iter()
-        .filter(|t| t.status == "open")
+        .filter(|t| t.status == TaskStatus::Open)
         .map(|t| OpenTask {
             id: t.id,
             number: t.number.clone(),

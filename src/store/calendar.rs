@@ -4,26 +4,30 @@
 
 use rusqlite::{Connection, params};
 
-use super::{StoreError, StoreSettings, format_time};
+use super::{StoreError, format_time};
+use crate::callbacks::TaskRules;
 use crate::time::utc_offsets;
 
 /// Records the calendar timezone, its offsets and the short-abandon threshold, in one
 /// transaction so a view never sees half of it.
-pub(super) fn record(conn: &mut Connection, settings: &StoreSettings) -> Result<(), StoreError> {
+/// Runs at start and on every `SetRules` (reload), between two batches.
+pub(super) fn record(conn: &Connection, rules: &TaskRules) -> Result<(), StoreError> {
     let fail = StoreError::sql;
-    let tx = conn.transaction().map_err(fail("BEGIN calendar"))?;
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(fail("BEGIN calendar"))?;
     let meta = "INSERT INTO meta (key, value) VALUES (?1, ?2)
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value";
     tx.execute(
         meta,
-        params!["calendar_timezone", settings.calendar.timezone_name()],
+        params!["calendar_timezone", rules.calendar.timezone_name()],
     )
     .map_err(fail("store calendar timezone in meta"))?;
     tx.execute(
         meta,
         params![
             "short_abandon_seconds",
-            settings.callbacks.short_abandon_seconds.to_string()
+            rules.callbacks.short_abandon_seconds.to_string()
         ],
     )
     .map_err(fail("store short_abandon_seconds in meta"))?;
@@ -33,7 +37,7 @@ pub(super) fn record(conn: &mut Connection, settings: &StoreSettings) -> Result<
         let mut st = tx
             .prepare("INSERT INTO calendar_offsets (from_utc, offset_seconds) VALUES (?1, ?2)")
             .map_err(fail("insert calendar offset"))?;
-        for (from, offset) in utc_offsets(settings.calendar.tz()) {
+        for (from, offset) in utc_offsets(rules.calendar.tz()) {
             st.execute(params![format_time(from), offset])
                 .map_err(fail("insert calendar offset"))?;
         }
