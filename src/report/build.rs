@@ -1,7 +1,7 @@
 //! `build`: the figures of a report from the calls and tasks of a period. Pure: no I/O and no
 //! clock (`now` is a parameter), so every rule below is a unit test away.
 //!
-//! Rules a manager reads the numbers by (docs/operations.md, "Reports"):
+//! Rules a manager reads the numbers by (README, "Reports"):
 //! - Calls count by the local day (calendar timezone) they ended; tasks by their first miss.
 //! - A missed call shorter than `short_abandon_seconds` is a *short abandon*: counted in
 //!   `inbound` and `short_abandons`, left out of `missed`, the waits, the heat map and every
@@ -644,4 +644,259 @@ fn covered(
     let first = local(first, p.tz).date_naive();
     let last = local(last, p.tz).date_naive();
     (first <= last).then_some((first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::outcome::Direction;
+    use crate::store::queries::{AttemptRow, ClosedBy};
+
+    const T0: i64 = 1_795_374_000_000_000; // 2026-11-22T19:00:00Z, a Sunday
+
+    fn t(secs: i64) -> EventTime {
+        EventTime(T0 + secs * 1_000_000)
+    }
+
+    fn ring(agent: &str, at: i64, secs: f64, outcome: AttemptOutcome) -> AttemptRow {
+        AttemptRow {
+            agent: agent.into(),
+            ring_start: t(at),
+            ring_seconds: secs,
+            outcome,
+        }
+    }
+
+    fn call(start: i64, wait: f64, lost: Option<LossReason>, rings: Vec<AttemptRow>) -> ReportCall {
+        let answered_by = rings
+            .iter()
+            .find(|r| r.outcome == AttemptOutcome::Answered)
+            .map(|r| r.agent.clone());
+        ReportCall {
+            started_at: t(start),
+            ended_at: EventTime(t(start).0 + (wait * 1e6) as i64),
+            did: Some("74951234567".into()),
+            queue: Some("sales".into()),
+            answered: answered_by.is_some(),
+            agent: answered_by,
+            wait_seconds: wait,
+            loss_reason: lost,
+            attempts: rings,
+        }
+    }
+
+    fn task(id: i64, status: TaskStatus, deadline: i64, closed: Option<(i64, &str)>) -> TaskRow {
+        TaskRow {
+            id: TaskId(id),
+            number: format!("7916000000{id}"),
+            status,
+            missed_count: 1,
+            first_missed_at: t(0),
+            last_missed_at: t(0),
+            deadline: t(deadline),
+            assignee: Some("101".into()),
+            attempts: 0,
+            closed_at: closed.map(|(at, _)| t(at)),
+            closed_by: closed.map(|(_, agent)| ClosedBy {
+                direction: Direction::Outbound,
+                agent: Some(agent.into()),
+                linkedid: format!("cb-{id}"),
+            }),
+            did: Some("74951234567".into()),
+            queue: Some("sales".into()),
+        }
+    }
+
+    fn params(by: ReportBy, now: i64, short: f64) -> ReportParams {
+        ReportParams {
+            by,
+            tz: Tz::UTC,
+            now: t(now),
+            short_abandon_seconds: short,
+            since: None,
+            until: None,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7.0], 90), Some(7.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 50), Some(2.0));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 90), Some(4.0));
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(percentile(&ten, 90), Some(9.0));
+    }
+
+    #[test]
+    fn callbacks_split_by_status_and_deadline_at_now() {
+        use TaskStatus::*;
+        let tasks = [
+            task(1, DoneOnTime, 600, Some((60, "101"))),
+            task(2, DoneLate, 600, Some((900, "102"))),
+            task(3, DoneOnTime, 600, Some((300, "102"))),
+            task(4, Open, 600, None), // past its deadline at now = 1000: never
+            task(5, Open, 5000, None), // not yet due: open
+        ];
+        let calls = [call(-20, 20.0, Some(LossReason::Queue), vec![])];
+        let r = build(&calls, &tasks, &[], params(ReportBy::Agent, 1000, 0.0));
+        let f = &r.total;
+        assert_eq!(
+            (
+                f.callback_on_time,
+                f.callback_late,
+                f.callback_never,
+                f.callback_open
+            ),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(f.callback_delay_p50_seconds, Some(300.0));
+        assert_eq!(f.callback_delay_p90_seconds, Some(900.0));
+        let agent = |k: &str| r.by.iter().find(|row| row.key == k).expect(k);
+        let a102 = agent("102").agent.clone().expect("agent figures");
+        assert_eq!(
+            (
+                a102.callbacks_made,
+                a102.callbacks_made_on_time,
+                a102.callbacks_made_late
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(a102.callbacks_made_delay_p50_seconds, Some(300.0));
+        // Tasks count for their assignee (101), callbacks for who made them.
+        assert_eq!(agent("101").figures.callback_on_time, 2);
+        assert_eq!(
+            r.open_tasks.iter().map(|o| o.overdue).collect::<Vec<_>>(),
+            [true, false]
+        );
+    }
+
+    #[test]
+    fn short_abandons_leave_the_sla_figures() {
+        let calls = [
+            call(0, 3.0, Some(LossReason::Ivr), vec![]),
+            call(100, 30.0, Some(LossReason::Queue), vec![]),
+            call(
+                200,
+                50.0,
+                None,
+                vec![ring("101", 210, 5.0, AttemptOutcome::Answered)],
+            ),
+        ];
+        let tasks = [
+            task(1, TaskStatus::Open, 10, None),
+            task(2, TaskStatus::Open, 10, None),
+        ];
+        let r = build(
+            &calls,
+            &tasks,
+            &[TaskId(1)],
+            params(ReportBy::Day, 1000, 5.0),
+        );
+        let f = &r.total;
+        assert_eq!(
+            (f.inbound, f.answered, f.missed, f.short_abandons),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(f.missed_rate, Some(0.5));
+        assert_eq!(
+            (f.avg_wait_missed_seconds, f.max_wait_missed_seconds),
+            (30.0, 30.0)
+        );
+        assert_eq!(f.callback_never, 1, "task 1 had only a short abandon");
+        assert_eq!(r.open_tasks.len(), 2, "still listed");
+        assert_eq!(
+            r.heatmap[6][19], 1,
+            "the short abandon is not in the heat map"
+        );
+    }
+
+    #[test]
+    fn agent_and_queue_rows() {
+        use AttemptOutcome::*;
+        let calls = [
+            // 101 and 102 ring 10 s, nobody answers, the caller gives up while ringing.
+            call(
+                0,
+                25.0,
+                Some(LossReason::Ringing),
+                vec![
+                    ring("101", 5, 10.0, NoAnswer),
+                    ring("102", 5, 10.0, NoAnswer),
+                    ring("101", 17, 8.0, CallerHungUp),
+                ],
+            ),
+            // 102 answers after 4 s of ringing, 12 s into the call; 101's ring was cancelled.
+            call(
+                100,
+                90.0,
+                None,
+                vec![
+                    ring("101", 108, 4.0, Other),
+                    ring("102", 108, 4.0, Answered),
+                ],
+            ),
+            call(300, 40.0, Some(LossReason::Timeout), vec![]),
+        ];
+        let r = build(&calls, &[], &[], params(ReportBy::Agent, 1000, 0.0));
+        let row = |k: &str| r.by.iter().find(|row| row.key == k).expect(k).clone();
+        let a101 = row("101");
+        let f101 = a101.agent.expect("agent");
+        assert_eq!(
+            (
+                a101.figures.inbound,
+                a101.figures.answered,
+                a101.figures.missed
+            ),
+            (2, 0, 1)
+        );
+        assert_eq!(
+            (
+                f101.rung,
+                f101.rung_not_answered,
+                f101.ring_seconds_not_answered
+            ),
+            (3, 2, 18.0)
+        );
+        let a102 = row("102");
+        assert_eq!((a102.figures.inbound, a102.figures.answered), (2, 1));
+        assert_eq!(a102.agent.expect("agent").rung_not_answered, 1);
+        assert_eq!(row(NO_KEY).figures.missed, 1);
+
+        let q = build(&calls, &[], &[], params(ReportBy::Queue, 1000, 0.0));
+        let sales = q.by[0].queue.clone().expect("queue figures");
+        assert_eq!(q.by[0].key, "sales");
+        assert_eq!(
+            (
+                sales.offered,
+                sales.abandoned_ringing,
+                sales.abandoned_queue,
+                sales.timeout
+            ),
+            (3, 1, 0, 1)
+        );
+        // Waits: 25 (lost), 12 (answered at 108 + 4 - 100), 40 (lost).
+        assert_eq!(sales.avg_wait_seconds, Some(secs(77.0 / 3.0)));
+    }
+
+    #[test]
+    fn long_periods_chart_by_month() {
+        let calls = [
+            call(0, 10.0, Some(LossReason::Queue), vec![]),
+            call(90 * 86_400, 10.0, Some(LossReason::Queue), vec![]),
+        ];
+        let r = build(&calls, &[], &[], params(ReportBy::Day, 0, 0.0));
+        assert_eq!(
+            r.timeline
+                .iter()
+                .map(|x| x.key.as_str())
+                .collect::<Vec<_>>(),
+            ["2026-11", "2027-02"]
+        );
+        assert_eq!(r.by.len(), 2);
+        assert_eq!(
+            r.period.as_ref().map(|p| p.last_day.as_str()),
+            Some("2027-02-20")
+        );
+    }
 }
