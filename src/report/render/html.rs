@@ -306,9 +306,51 @@ fn sla_bar(h: &mut String, r: &Report) {
 }
 
 /// Grouped bars per day (or month): missed vs called back on time.
-fn chart(h: &mut String, r: &Report) {
-    let rows = &r.timeline;
+/// The timeline with the quiet days (or months) between its first and last row filled in
+/// with zeros, so the chart's x axis is a calendar.
+fn calendar_rows(rows: &[Row]) -> Vec<(String, u64, u64)> {
     let monthly = rows.first().is_some_and(|row| row.key.len() == 7);
+    let date = |k: &str| {
+        let k = if monthly {
+            format!("{k}-01")
+        } else {
+            k.to_owned()
+        };
+        NaiveDate::parse_from_str(&k, "%Y-%m-%d").ok()
+    };
+    let (Some(first), Some(last)) = (
+        rows.first().and_then(|r| date(&r.key)),
+        rows.last().and_then(|r| date(&r.key)),
+    ) else {
+        return rows
+            .iter()
+            .map(|r| (r.key.clone(), r.figures.missed, r.figures.callback_on_time))
+            .collect();
+    };
+    let mut out = Vec::new();
+    let mut d = first;
+    while d <= last {
+        let key = d
+            .format(if monthly { "%Y-%m" } else { "%Y-%m-%d" })
+            .to_string();
+        let (missed, on_time) = rows
+            .iter()
+            .find(|r| r.key == key)
+            .map_or((0, 0), |r| (r.figures.missed, r.figures.callback_on_time));
+        out.push((key, missed, on_time));
+        d = if monthly {
+            d.checked_add_months(chrono::Months::new(1))
+        } else {
+            d.succ_opt()
+        }
+        .unwrap_or(NaiveDate::MAX);
+    }
+    out
+}
+
+fn chart(h: &mut String, r: &Report) {
+    let rows = calendar_rows(&r.timeline);
+    let monthly = rows.first().is_some_and(|row| row.0.len() == 7);
     let _ = write!(
         h,
         "<section><h2>Missed vs called back on time, by {}</h2>",
@@ -322,7 +364,7 @@ fn chart(h: &mut String, r: &Report) {
     let plot_h = 180.0;
     let max = rows
         .iter()
-        .map(|row| row.figures.missed.max(row.figures.callback_on_time))
+        .map(|row| row.1.max(row.2))
         .max()
         .unwrap_or(0)
         .max(1);
@@ -345,16 +387,11 @@ fn chart(h: &mut String, r: &Report) {
         );
     }
     let label_every = rows.len().div_ceil(16);
-    for (i, row) in rows.iter().enumerate() {
+    for (i, (key, missed, on_time)) in rows.iter().enumerate() {
         let x = left + step * i as f64 + step / 2.0;
         for (n, dx, colour, what) in [
-            (row.figures.missed, -bar, "var(--miss)", "missed"),
-            (
-                row.figures.callback_on_time,
-                0.0,
-                "var(--ok)",
-                "called back on time",
-            ),
+            (*missed, -bar, "var(--miss)", "missed"),
+            (*on_time, 0.0, "var(--ok)", "called back on time"),
         ] {
             let _ = write!(
                 h,
@@ -362,7 +399,7 @@ fn chart(h: &mut String, r: &Report) {
                 x + dx,
                 y(n),
                 top + plot_h - y(n),
-                esc(&row.key)
+                esc(key)
             );
             if n > 0 && rows.len() <= 31 {
                 let _ = write!(
@@ -378,7 +415,7 @@ fn chart(h: &mut String, r: &Report) {
                 h,
                 "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
                 top + plot_h + 18.0,
-                esc(&short_key(&row.key))
+                esc(&short_key(key))
             );
         }
     }
@@ -538,5 +575,30 @@ mod tests {
         assert_eq!(duration(2.0 * 86_400.0 + 3.0 * 3600.0), "2 d 3 h");
         assert_eq!(short_key("2026-11-02"), "2 Nov");
         assert_eq!(short_key("2026-11"), "Nov 2026");
+    }
+
+    #[test]
+    fn the_chart_axis_is_a_calendar() {
+        let row = |key: &str, missed| Row {
+            key: key.into(),
+            figures: crate::report::build::Figures {
+                missed,
+                ..Default::default()
+            },
+            agent: None,
+            queue: None,
+        };
+        let days = calendar_rows(&[row("2026-10-31", 2), row("2026-11-02", 5)]);
+        assert_eq!(
+            days,
+            [
+                ("2026-10-31".to_owned(), 2, 0),
+                ("2026-11-01".to_owned(), 0, 0),
+                ("2026-11-02".to_owned(), 5, 0)
+            ]
+        );
+        let months = calendar_rows(&[row("2026-11", 1), row("2027-01", 1)]);
+        let keys: Vec<&str> = months.iter().map(|m| m.0.as_str()).collect();
+        assert_eq!(keys, ["2026-11", "2026-12", "2027-01"]);
     }
 }
