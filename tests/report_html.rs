@@ -131,12 +131,12 @@ fn html_report_renders_offline_in_a_real_browser() {
     pipeline.into_sink().close().expect("close");
 
     let now = at("2026-11-23T12:00:00Z");
-    let run = |format: ReportFormat| {
+    let run = |by: ReportBy, format: ReportFormat| {
         let mut out = Vec::new();
         let req = Request {
             since: None,
             until: None,
-            by: ReportBy::Day,
+            by,
             format,
             now,
             tty: false,
@@ -144,12 +144,15 @@ fn html_report_renders_offline_in_a_real_browser() {
         report::run(&db, &req, &mut out).expect("report");
         String::from_utf8(out).expect("utf8")
     };
-    let json: Value = serde_json::from_str(&run(ReportFormat::Json)).expect("json");
+    let by = |by: ReportBy| -> Value {
+        serde_json::from_str(&run(by, ReportFormat::Json)).expect("json")
+    };
+    let json = by(ReportBy::Day);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-html");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
     let page = shots.join("report.html");
     assert_eq!(
-        run(ReportFormat::Html(page.clone())).trim(),
+        run(ReportBy::Day, ReportFormat::Html(page.clone())).trim(),
         page.display().to_string(),
         "prints the path it wrote"
     );
@@ -207,19 +210,6 @@ fn html_report_renders_offline_in_a_real_browser() {
         )
     );
     // Per-agent and per-queue tables carry the `--by agent` / `--by queue` numbers.
-    let by = |by: ReportBy| -> Value {
-        let mut out = Vec::new();
-        let req = Request {
-            since: None,
-            until: None,
-            by,
-            format: ReportFormat::Json,
-            now,
-            tty: false,
-        };
-        report::run(&db, &req, &mut out).expect("report");
-        serde_json::from_slice(&out).expect("json")
-    };
     let agents = by(ReportBy::Agent);
     for r in agents["by"].as_array().expect("rows") {
         let key = r["key"].as_str().expect("key");

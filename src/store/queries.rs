@@ -222,6 +222,38 @@ impl ReadDb {
         Ok(())
     }
 
+    /// The agent attempts `sql` selects (`call_id, agent, ring_start, ring_seconds, outcome`,
+    /// in ring order), grouped by call id.
+    fn attempts_by_call(
+        &self,
+        sql: &str,
+        range: &(Option<String>, Option<String>),
+        what: (&'static str, &'static str),
+    ) -> Result<HashMap<i64, Vec<AttemptRow>>, StoreError> {
+        let mut by_call: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+        self.each_row(
+            sql,
+            range,
+            what,
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AttemptRow {
+                        agent: r.get(1)?,
+                        ring_start: r.get(2)?,
+                        ring_seconds: r.get(3)?,
+                        outcome: r.get(4)?,
+                    },
+                ))
+            },
+            |(call_id, attempt)| {
+                by_call.entry(call_id).or_default().push(attempt);
+                Ok(())
+            },
+        )?;
+        Ok(by_call)
+    }
+
     /// The calendar timezone the writer recorded in `meta`, if any.
     pub fn timezone(&self) -> Result<Option<String>, StoreError> {
         self.conn
@@ -241,8 +273,7 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
-        let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        self.each_row(
+        let mut agents = self.attempts_by_call(
             "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
                FROM missed_calls m
                JOIN calls c ON c.id = m.call_id
@@ -251,21 +282,6 @@ impl ReadDb {
               ORDER BY a.call_id, a.seq",
             &range,
             ("select agent attempts", "read agent attempt"),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    AttemptRow {
-                        agent: r.get(1)?,
-                        ring_start: r.get(2)?,
-                        ring_seconds: r.get(3)?,
-                        outcome: r.get(4)?,
-                    },
-                ))
-            },
-            |(call_id, attempt)| {
-                agents.entry(call_id).or_default().push(attempt);
-                Ok(())
-            },
         )?;
         let mut out = Vec::new();
         self.each_row(
@@ -400,8 +416,7 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<ReportCall>, StoreError> {
         let range = range_params(since, until);
-        let mut rings: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        self.each_row(
+        let mut rings = self.attempts_by_call(
             "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
                FROM calls c JOIN agent_attempts a ON a.call_id = c.id
               WHERE c.direction = 'inbound'
@@ -409,21 +424,6 @@ impl ReadDb {
               ORDER BY a.call_id, a.seq",
             &range,
             ("select rings for report", "read ring"),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    AttemptRow {
-                        agent: r.get(1)?,
-                        ring_start: r.get(2)?,
-                        ring_seconds: r.get(3)?,
-                        outcome: r.get(4)?,
-                    },
-                ))
-            },
-            |(call_id, ring)| {
-                rings.entry(call_id).or_default().push(ring);
-                Ok(())
-            },
         )?;
         let mut out = Vec::new();
         self.each_row(
