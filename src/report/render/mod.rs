@@ -83,71 +83,45 @@ pub const COMMON: &[Column] = &[
     )),
 ];
 
+/// A column read from a row's `agent` or `queue` figures: `count` (a whole number), `secs`
+/// (seconds) or `opt_secs` (seconds or unknown).
+macro_rules! sub {
+    ($part:ident, $name:literal, $label:literal, count $f:ident) => {
+        col!($name, $label, Count, |r| r
+            .$part
+            .as_ref()
+            .map(|x| x.$f as f64))
+    };
+    ($part:ident, $name:literal, $label:literal, secs $f:ident) => {
+        col!($name, $label, Seconds, |r| r.$part.as_ref().map(|x| x.$f))
+    };
+    ($part:ident, $name:literal, $label:literal, opt_secs $f:ident) => {
+        col!($name, $label, Seconds, |r| r
+            .$part
+            .as_ref()
+            .and_then(|x| x.$f))
+    };
+}
+
 /// Per-agent figures (`--by agent`).
 pub const AGENT: &[Column] = &[
-    col!("rung", "Rung", Count, |r| r
-        .agent
-        .as_ref()
-        .map(|a| a.rung as f64)),
-    col!("rung_not_answered", "Not answered", Count, |r| r
-        .agent
-        .as_ref()
-        .map(|a| a.rung_not_answered as f64)),
-    col!(
-        "ring_seconds_not_answered",
-        "Ring s unanswered",
-        Seconds,
-        |r| r.agent.as_ref().map(|a| a.ring_seconds_not_answered)
-    ),
-    col!("callbacks_made", "Callbacks", Count, |r| r
-        .agent
-        .as_ref()
-        .map(|a| a.callbacks_made as f64)),
-    col!("callbacks_made_on_time", "CB on time", Count, |r| r
-        .agent
-        .as_ref()
-        .map(|a| a.callbacks_made_on_time as f64)),
-    col!("callbacks_made_late", "CB late", Count, |r| r
-        .agent
-        .as_ref()
-        .map(|a| a.callbacks_made_late as f64)),
-    col!(
-        "callbacks_made_delay_p50_seconds",
-        "CB delay p50",
-        Seconds,
-        |r| r
-            .agent
-            .as_ref()
-            .and_then(|a| a.callbacks_made_delay_p50_seconds)
-    ),
+    sub!(agent, "rung", "Rung", count rung),
+    sub!(agent, "rung_not_answered", "Not answered", count rung_not_answered),
+    sub!(agent, "ring_seconds_not_answered", "Ring s unanswered", secs ring_seconds_not_answered),
+    sub!(agent, "callbacks_made", "Callbacks", count callbacks_made),
+    sub!(agent, "callbacks_made_on_time", "CB on time", count callbacks_made_on_time),
+    sub!(agent, "callbacks_made_late", "CB late", count callbacks_made_late),
+    sub!(agent, "callbacks_made_delay_p50_seconds", "CB delay p50", opt_secs callbacks_made_delay_p50_seconds),
 ];
 
 /// Per-queue figures (`--by queue`).
 pub const QUEUE: &[Column] = &[
-    col!("offered", "Offered", Count, |r| r
-        .queue
-        .as_ref()
-        .map(|q| q.offered as f64)),
-    col!("abandoned_queue", "Lost in queue", Count, |r| r
-        .queue
-        .as_ref()
-        .map(|q| q.abandoned_queue as f64)),
-    col!("abandoned_ringing", "Lost ringing", Count, |r| r
-        .queue
-        .as_ref()
-        .map(|q| q.abandoned_ringing as f64)),
-    col!("timeout", "Timeout", Count, |r| r
-        .queue
-        .as_ref()
-        .map(|q| q.timeout as f64)),
-    col!("no_agents", "No agents", Count, |r| r
-        .queue
-        .as_ref()
-        .map(|q| q.no_agents as f64)),
-    col!("avg_wait_seconds", "Avg wait (all)", Seconds, |r| r
-        .queue
-        .as_ref()
-        .and_then(|q| q.avg_wait_seconds)),
+    sub!(queue, "offered", "Offered", count offered),
+    sub!(queue, "abandoned_queue", "Lost in queue", count abandoned_queue),
+    sub!(queue, "abandoned_ringing", "Lost ringing", count abandoned_ringing),
+    sub!(queue, "timeout", "Timeout", count timeout),
+    sub!(queue, "no_agents", "No agents", count no_agents),
+    sub!(queue, "avg_wait_seconds", "Avg wait (all)", opt_secs avg_wait_seconds),
 ];
 
 /// The columns of a `by` table: the common figures, then the agent or queue ones.
