@@ -638,3 +638,48 @@ fn daily_sla_view_equals_the_day_report() {
         assert!(total(f) > 0.0, "{f} = 0 in {report}");
     }
 }
+
+/// The text heat map: shaded cells on a terminal, plain digits otherwise; the header names the
+/// local days covered.
+#[test]
+fn text_heat_map_is_shaded_only_on_a_terminal() {
+    let (dir, db) = temp_db();
+    let mut s = settings(&db);
+    s.rules.calendar = calendar("Europe/Moscow", false);
+    replay(
+        s,
+        &copies(
+            dir.path(),
+            &["2026-11-30T20:30:00Z", "2026-11-30T21:30:00Z"],
+        ),
+    );
+    let text = |tty: bool| {
+        let mut out = Vec::new();
+        let req = Request {
+            since: None,
+            until: None,
+            by: ReportBy::Day,
+            format: ReportFormat::Text,
+            now: at("2027-01-01T00:00:00Z"),
+            tty,
+        };
+        report::run(&db, &req, &mut out).expect("report");
+        String::from_utf8(out).expect("utf8")
+    };
+    let plain = text(false);
+    assert!(
+        plain.starts_with("Report 2026-11-30 .. 2026-12-01 (Europe/Moscow), by day\n"),
+        "{plain}"
+    );
+    let mon = plain
+        .lines()
+        .find(|l| l.starts_with("Mon"))
+        .expect("Mon row");
+    assert_eq!(mon, format!("Mon{}  1", "  .".repeat(23)));
+    assert!(!plain.contains('\x1b'));
+    let shaded = text(true);
+    assert!(
+        shaded.contains("\x1b[48;5;160m\x1b[30m  1\x1b[0m"),
+        "{shaded}"
+    );
+}

@@ -281,7 +281,7 @@ fn report_csv_and_text() {
         "{text}"
     );
     assert!(
-        text.contains("inbound 6  answered 1  missed 5 (83.3%)  short abandons 0"),
+        text.contains("inbound 6  answered 1  missed 5 (83.3%)\n"),
         "{text}"
     );
     assert!(

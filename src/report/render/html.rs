@@ -165,10 +165,18 @@ pub fn page(report: &Report, now: EventTime) -> String {
         },
     );
     open_tasks(&mut h, report);
+    let short = if report.short_abandon_seconds > 0.0 {
+        format!(
+            "short abandons (callers gone within {} s) are counted but left out of the SLA figures",
+            report.short_abandon_seconds
+        )
+    } else {
+        "every missed call counts in the SLA figures ([callbacks] short_abandon_seconds = 0)"
+            .to_owned()
+    };
     let _ = writeln!(
         h,
-        "<footer>missedcalld · short abandons (callers gone within {} s) are counted but left out of the SLA figures</footer></main></body></html>",
-        report.short_abandon_seconds
+        "<footer>missedcalld · {short}</footer></main></body></html>"
     );
     h
 }

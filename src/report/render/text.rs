@@ -40,10 +40,18 @@ pub fn write(report: &Report, tty: bool, out: &mut dyn Write) -> anyhow::Result<
         report.by_key.as_str()
     )?;
     let rate = human(Kind::Rate, t.missed_rate);
+    let short = if report.short_abandon_seconds > 0.0 {
+        format!(
+            "  short abandons {} (under {} s, not in SLA figures)",
+            t.short_abandons, report.short_abandon_seconds
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "inbound {}  answered {}  missed {} ({rate})  short abandons {} (under {} s, not in SLA figures)",
-        t.inbound, t.answered, t.missed, t.short_abandons, report.short_abandon_seconds
+        "inbound {}  answered {}  missed {} ({rate}){short}",
+        t.inbound, t.answered, t.missed
     )?;
     writeln!(
         out,
