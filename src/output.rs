@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::callbacks::sla::local_to_utc;
 use crate::callbacks::{ShownStatus, TaskStatus};
 use crate::store::queries::{self, InboundRow, MissedRow, ReadDb, TaskRow};
-use crate::time::EventTime;
+use crate::time::{EventTime, LocalTime, PbxClock};
 
 /// How `report` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +247,9 @@ pub fn tasks(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    tasks_at(db, status, json, EventTime::now(), out)
+    // A reader has no stamped event to learn the PBX's clock from: it assumes ours.
+    let now = PbxClock::assume_equal().to_pbx(LocalTime::now());
+    tasks_at(db, status, json, now, out)
 }
 
 /// [`tasks`] judging `overdue` against `now` instead of the wall clock.

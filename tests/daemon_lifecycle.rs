@@ -17,7 +17,6 @@ use missedcalld::ami::{AmiCodec, Frame, Message};
 use missedcalld::calls::{FinishedCall, TrackerConfig};
 use missedcalld::pipeline::{CallSink, Pipeline};
 use missedcalld::store::{Store, StoreError, StoreSettings};
-use missedcalld::time::EventTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -471,11 +470,7 @@ where
     S::Error: std::fmt::Debug,
 {
     for msg in decode(frames) {
-        let at = msg
-            .get("Timestamp")
-            .and_then(EventTime::parse_ami)
-            .unwrap_or_default();
-        pipeline.on_message(&msg, at).expect("record");
+        pipeline.on_recorded(&msg).expect("record");
     }
 }
 
