@@ -1,15 +1,15 @@
 //! The AMI client against a fake AMI server on a real socket: login (plain, MD5, refused),
 //! resync list, keep-alive, reconnects, shutdown and a stalled consumer.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::ami_server::{BANNER, FakeAmi, render};
 use missedcalld::ami::client::{self, AuthMethod, ClientConfig, ClientEvent, ClientHandle};
 use missedcalld::secret::Secret;
+use support::ami_server::{BANNER, FakeAmi, render};
 use tokio_util::sync::CancellationToken;
 
 const USER: &str = "missedcalls";
