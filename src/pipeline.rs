@@ -201,19 +201,16 @@ mod tests {
         Message::from_pairs(pairs)
     }
 
-    #[test]
-    fn ticks_follow_the_pbx_clock_not_ours() {
-        // Events stamped three days in the past (an old recording, a PBX clock that is off).
-        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
-        let pbx = 1_700_000_000.0;
-        let ours = LocalTime::from_micros(((pbx + 3.0 * 86_400.0) * 1e6) as i64);
+    /// A caller's channel appears and enters a queue, both events stamped `stamp` (PBX clock)
+    /// and read at `received` (ours).
+    fn enter_queue(p: &mut Pipeline<Vec<FinishedCall>>, stamp: &str, received: LocalTime) {
         for (event, extra) in [
             ("Newchannel", ("AppData", "")),
             ("Newexten", ("Application", "Queue")),
         ] {
             let m = msg(&[
                 ("Event", event),
-                ("Timestamp", "1700000000.000000"),
+                ("Timestamp", stamp),
                 ("Channel", "PJSIP/trunk-00000001"),
                 ("CallerIDNum", "79161234567"),
                 ("Context", "from-pstn"),
@@ -222,8 +219,17 @@ mod tests {
                 ("Linkedid", "1700000000.1"),
                 extra,
             ]);
-            p.on_message(&m, ours).unwrap();
+            p.on_message(&m, received).unwrap();
         }
+    }
+
+    #[test]
+    fn ticks_follow_the_pbx_clock_not_ours() {
+        // Events stamped three days in the past (an old recording, a PBX clock that is off).
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let pbx = 1_700_000_000.0;
+        let ours = LocalTime::from_micros(((pbx + 3.0 * 86_400.0) * 1e6) as i64);
+        enter_queue(&mut p, "1700000000.000000", ours);
         p.tick(ours.plus_secs(30)).unwrap();
         assert!(p.sink().is_empty(), "a call 30 s quiet is not stale");
         // A re-login's FullyBooted has no Timestamp: its uptime is judged on the PBX clock too.
@@ -256,23 +262,7 @@ mod tests {
             ("Status", "Fully Booted"),
         ]);
         p.on_message(&booted, ours).unwrap();
-        for (event, extra) in [
-            ("Newchannel", ("AppData", "")),
-            ("Newexten", ("Application", "Queue")),
-        ] {
-            let m = msg(&[
-                ("Event", event),
-                ("Timestamp", "1700000001.000000"),
-                ("Channel", "PJSIP/trunk-00000001"),
-                ("CallerIDNum", "79161234567"),
-                ("Context", "from-pstn"),
-                ("Exten", "74951234567"),
-                ("Uniqueid", "1700000000.1"),
-                ("Linkedid", "1700000000.1"),
-                extra,
-            ]);
-            p.on_message(&m, ours.plus_secs(1)).unwrap();
-        }
+        enter_queue(&mut p, "1700000001.000000", ours.plus_secs(1));
         p.tick(ours.plus_secs(31)).unwrap();
         assert!(
             p.sink().is_empty(),
