@@ -14,7 +14,7 @@ use crate::pipeline::Pipeline;
 use crate::replay::replay_into;
 use crate::report::{self, ReportBy, ReportFormat};
 use crate::store::Store;
-use crate::time::EventTime;
+use crate::time::{LocalTime, PbxClock};
 
 /// Missed-call processor for Asterisk: AMI events in, missed calls and callback tasks out.
 #[derive(Debug, Parser)]
@@ -148,7 +148,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 until: until.as_deref(),
                 by,
                 format,
-                now: EventTime::now(),
+                now: PbxClock::assume_equal().to_pbx(LocalTime::now()),
                 tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             };
             report::run(&db, &req, stdout)

@@ -41,7 +41,7 @@ use crate::logging;
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
 use crate::store::{Store, StoreError, StoreSettings};
-use crate::time::EventTime;
+use crate::time::LocalTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
@@ -389,7 +389,7 @@ fn worker(
                     r?;
                 }
                 Work::Tick => {
-                    pipeline.tick(EventTime::now())?;
+                    pipeline.tick(LocalTime::now())?;
                     debug!(
                         calls_in_progress = pipeline.tracker().in_progress(),
                         events = status.events_processed.load(Ordering::Relaxed),
@@ -458,7 +458,7 @@ fn on_client_event(
         }
         ClientEvent::Channels(items) => {
             let before = pipeline.tracker().in_progress();
-            pipeline.on_channels(&items, EventTime::now())?;
+            pipeline.on_channels(&items, LocalTime::now())?;
             info!(
                 channels = items.len(),
                 calls_before = before,

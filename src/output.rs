@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::callbacks::ShownStatus;
 use crate::callbacks::sla::local_to_utc;
 use crate::store::queries::{self, MissedRow, ReadDb, TaskRow};
-use crate::time::EventTime;
+use crate::time::{EventTime, LocalTime, PbxClock};
 
 pub use crate::report::ReportFormat;
 
@@ -233,7 +233,9 @@ pub fn tasks(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    tasks_at(db, status, json, EventTime::now(), out)
+    // A reader has no stamped event to learn the PBX's clock from: it assumes ours.
+    let now = PbxClock::assume_equal().to_pbx(LocalTime::now());
+    tasks_at(db, status, json, now, out)
 }
 
 /// [`tasks`] judging `overdue` against `now` instead of the wall clock.
@@ -336,7 +338,7 @@ pub fn report(
         until,
         by,
         format,
-        now: EventTime::now(),
+        now: PbxClock::assume_equal().to_pbx(LocalTime::now()),
         tty: false,
     };
     crate::report::run(db, &req, out)

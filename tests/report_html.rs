@@ -4,7 +4,7 @@
 //! leave screenshots (desktop and phone) under `target/` for people to look at. Without a
 //! chromium on the machine the browser part is skipped with a note; the page checks still run.
 
-mod store_support;
+mod support;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -20,7 +20,7 @@ use missedcalld::replay::replay_into;
 use missedcalld::report::{self, ReportBy, ReportFormat, Request};
 use missedcalld::store::Store;
 use serde_json::Value;
-use store_support::*;
+use support::store::*;
 
 fn browser() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]

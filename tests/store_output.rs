@@ -1,13 +1,13 @@
 //! The read-side CLI output (SPEC section 8) over a real database written by the store.
 
-mod store_support;
+mod support;
 
 use missedcalld::callbacks::ShownStatus;
 use missedcalld::callbacks::sla::{Calendar, CalendarConfig};
 use missedcalld::output::{self, ReportFormat};
 use missedcalld::store::Store;
 use serde_json::{Value, json};
-use store_support::*;
+use support::store::*;
 
 /// A small day: two misses from one number (one called back on time), a withheld miss,
 /// an answered call, an overdue task, a late callback.
