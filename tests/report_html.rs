@@ -1,7 +1,7 @@
 //! `report --html`: the page rendered by a real headless browser (Debian's `chromium`, which
 //! `.ci/run` installs). It must load with no network (every request the browser makes goes to a
 //! recording proxy on 127.0.0.1 that answers nothing; none may come from the page), show the report's numbers in the DOM, and
-//! leave screenshots (desktop and phone) under `target/` for people to look at. Without a
+//! leave screenshots (desktop and phone) and a printed PDF under `target/` for people to look at. Without a
 //! chromium on the machine the browser part is skipped with a note; the page checks still run.
 
 mod support;
@@ -259,6 +259,22 @@ fn html_report_renders_offline_in_a_real_browser() {
         let png = std::fs::read(&shot).expect("screenshot written");
         assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{name}");
     }
+    // Printed: A4 landscape by the page's print CSS.
+    let pdf = shots.join("report.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    chromium(
+        bin,
+        &profile,
+        proxy,
+        &[
+            "--no-pdf-header-footer".into(),
+            format!("--print-to-pdf={}", pdf.display()),
+            url.clone(),
+        ],
+    );
+    let printed = std::fs::read(&pdf).expect("pdf written");
+    assert!(printed.starts_with(b"%PDF") && printed.len() > 10_000);
+
     // Chromium itself phones home (network time, component updates) whatever the page holds;
     // those go to Google's service hosts. Anything else came from the page.
     let browser_own = ["google.com", "googleapis.com", "gstatic.com", "gvt1.com"];
