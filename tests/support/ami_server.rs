@@ -25,8 +25,8 @@ use tokio_util::codec::FramedRead;
 pub struct FakeAmi {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// When each connection was accepted, in order.
-    pub accepted: Arc<Mutex<Vec<Instant>>>,
+    /// When each connection was accepted, in order (tokio's clock: paused in timer tests).
+    pub accepted: Arc<Mutex<Vec<tokio::time::Instant>>>,
     /// Every action name received, over all connections, in order.
     pub actions: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
@@ -53,7 +53,7 @@ impl FakeAmi {
         let task = tokio::spawn(async move {
             let mut index = 0;
             while let Ok((stream, _)) = listener.accept().await {
-                acc.lock().expect("lock").push(Instant::now());
+                acc.lock().expect("lock").push(tokio::time::Instant::now());
                 // Like Asterisk, write each message as soon as it is produced.
                 let _ = stream.set_nodelay(true);
                 let (r, w) = stream.into_split();
