@@ -533,6 +533,7 @@ pub fn build(
     short_tasks: &[TaskId],
     p: ReportParams,
 ) -> Report {
+    let short_tasks: std::collections::HashSet<TaskId> = short_tasks.iter().copied().collect();
     let views: Vec<CallView<'_>> = calls
         .iter()
         .map(|call| {
