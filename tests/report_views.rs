@@ -430,6 +430,15 @@ fn copies(dir: &Path, starts: &[&str]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A database holding [`copies`] of lab1/02 starting at `starts`, under a calendar in `tz`.
+fn copies_db(tz: &str, starts: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let (dir, db) = temp_db();
+    let mut s = settings(&db);
+    s.rules.calendar = calendar(tz, false);
+    replay(s, &copies(dir.path(), starts));
+    (dir, db)
+}
+
 fn heat(v: &Value, day: usize, hour: usize) -> u64 {
     v["heatmap"][day][hour].as_u64().expect("cell")
 }
@@ -447,10 +456,7 @@ const NEW_YORK_NIGHT: [&str; 5] = [
 fn days_months_and_heat_map_follow_the_calendar_timezone() {
     let now = at("2027-01-01T00:00:00Z");
     // A DST night far from UTC: New York.
-    let (dir, db) = temp_db();
-    let mut s = settings(&db);
-    s.rules.calendar = calendar("America/New_York", false);
-    replay(s, &copies(dir.path(), &NEW_YORK_NIGHT));
+    let (_dir, db) = copies_db("America/New_York", &NEW_YORK_NIGHT);
     let v = report_json(&db, ReportBy::Day, now);
     assert_eq!(keys(&v), ["2026-10-31", "2026-11-01"]);
     assert_eq!(row(&v, "2026-10-31")["missed"], 1);
@@ -485,15 +491,9 @@ fn days_months_and_heat_map_follow_the_calendar_timezone() {
     assert_eq!(heat(&v, 6, 3), 1);
 
     // A month boundary in Moscow (+03:00): 23:30 on 30 November and 00:30 on 1 December.
-    let (dir, db) = temp_db();
-    let mut s = settings(&db);
-    s.rules.calendar = calendar("Europe/Moscow", false);
-    replay(
-        s,
-        &copies(
-            dir.path(),
-            &["2026-11-30T20:30:00Z", "2026-11-30T21:30:00Z"],
-        ),
+    let (_dir, db) = copies_db(
+        "Europe/Moscow",
+        &["2026-11-30T20:30:00Z", "2026-11-30T21:30:00Z"],
     );
     let v = report_json(&db, ReportBy::Month, now);
     assert_eq!(keys(&v), ["2026-11", "2026-12"]);
@@ -513,10 +513,7 @@ fn days_months_and_heat_map_follow_the_calendar_timezone() {
     assert_eq!(heat(&v, 1, 0), 1); // Tuesday 1 December, 00:00
 
     // Fourteen hours ahead of UTC: a Sunday-evening call in UTC is Monday morning there.
-    let (dir, db) = temp_db();
-    let mut s = settings(&db);
-    s.rules.calendar = calendar("Pacific/Kiritimati", false);
-    replay(s, &copies(dir.path(), &["2026-11-22T19:30:00Z"]));
+    let (_dir, db) = copies_db("Pacific/Kiritimati", &["2026-11-22T19:30:00Z"]);
     let v = report_json(&db, ReportBy::Day, now);
     assert_eq!(keys(&v), ["2026-11-23"]);
     assert_eq!(heat(&v, 0, 9), 1);
@@ -654,15 +651,9 @@ fn daily_sla_view_equals_the_day_report() {
 /// local days covered.
 #[test]
 fn text_heat_map_is_shaded_only_on_a_terminal() {
-    let (dir, db) = temp_db();
-    let mut s = settings(&db);
-    s.rules.calendar = calendar("Europe/Moscow", false);
-    replay(
-        s,
-        &copies(
-            dir.path(),
-            &["2026-11-30T20:30:00Z", "2026-11-30T21:30:00Z"],
-        ),
+    let (_dir, db) = copies_db(
+        "Europe/Moscow",
+        &["2026-11-30T20:30:00Z", "2026-11-30T21:30:00Z"],
     );
     let text = |tty: bool| {
         let mut out = Vec::new();
