@@ -380,7 +380,7 @@ const BURST_RATE: f64 = 25_000.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_consumer_never_blocks_the_server_and_loses_nothing() {
-    let worst = Arc::new(Mutex::new(Duration::ZERO));
+    let worst = Arc::new(Mutex::new((Duration::ZERO, 0usize)));
     let w = worst.clone();
     let server = FakeAmi::start(move |mut conn, _| {
         let w = w.clone();
@@ -416,7 +416,7 @@ async fn stalled_consumer_never_blocks_the_server_and_loses_nothing() {
                 max = max.max(took);
             }
             conn.send(&[("Event", "Done")]).await;
-            *w.lock().expect("lock") = max;
+            *w.lock().expect("lock") = (max, conn.full_buffer_waits);
             conn.serve(true).await;
         }
     })
@@ -462,10 +462,14 @@ async fn stalled_consumer_never_blocks_the_server_and_loses_nothing() {
         }
     }
     assert_eq!(seen, BURST);
-    let worst = *worst.lock().expect("lock");
-    eprintln!("slowest of {BURST} server writes: {worst:?}");
+    let (worst, full_waits) = *worst.lock().expect("lock");
+    eprintln!("slowest of {BURST} server writes: {worst:?}; full send buffer {full_waits} times");
+    // The property Asterisk needs (AMI-FACTS 10): the client keeps reading, so the PBX's send
+    // buffer never fills. Write times also include the scheduler of a loaded machine, so they
+    // only get a generous bound.
+    assert_eq!(full_waits, 0, "the server found the send buffer full");
     assert!(
-        worst < Duration::from_millis(100),
+        worst < Duration::from_secs(2),
         "a server write blocked for {worst:?}"
     );
     stop(handle, cancel).await;

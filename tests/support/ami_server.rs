@@ -61,6 +61,7 @@ impl FakeAmi {
                     reader: FramedRead::new(r, AmiCodec::new()),
                     writer: w,
                     actions: act.clone(),
+                    full_buffer_waits: 0,
                 };
                 tokio::spawn(handler(conn, index));
                 index += 1;
@@ -90,13 +91,27 @@ pub struct AmiConn {
     reader: FramedRead<OwnedReadHalf, AmiCodec>,
     writer: OwnedWriteHalf,
     actions: Arc<Mutex<Vec<String>>>,
+    /// Writes that found the socket's send buffer full (the client not reading).
+    pub full_buffer_waits: usize,
 }
 
 impl AmiConn {
-    /// Writes raw bytes; returns how long `write_all` took (a blocked write shows here).
+    /// Writes raw bytes; returns how long it took. A write that finds the send buffer full (the
+    /// client is not reading: Asterisk would drop it) counts in `full_buffer_waits`; a thread
+    /// descheduled on a loaded machine only shows in the time.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Duration {
         let t = Instant::now();
-        self.writer.write_all(bytes).await.expect("server write");
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.writer.try_write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.full_buffer_waits += 1;
+                    self.writer.writable().await.expect("server socket");
+                }
+                Err(e) => panic!("server write: {e}"),
+            }
+        }
         t.elapsed()
     }
 
