@@ -206,6 +206,9 @@ fn print_results(db: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     output::tasks(db, None, false, out)?;
     writeln!(out, "\n== Report (missedcalld report) ==")?;
     output::report(db, None, None, "day", ReportFormat::Text, out)?;
+    let html = db.with_file_name("report.html");
+    write!(out, "\nHTML report (missedcalld report --html FILE): ")?;
+    output::report(db, None, None, "day", ReportFormat::Html(html), out)?;
     out.flush()?;
     Ok(())
 }

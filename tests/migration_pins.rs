@@ -13,6 +13,7 @@ use missedcalld::store::migrations::MIGRATIONS;
 const PINS: &[(&str, &str)] = &[
     ("001_tables.sql", "c394587ecc478fb701e25728b7f7b5db"),
     ("002_views.sql", "72c24fdd20e60d5fc23acb79529a93de"),
+    ("005_local_day.sql", "3d189baa99c272019d0b7461b844106d"),
 ];
 
 fn sql_dir() -> std::path::PathBuf {

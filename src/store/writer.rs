@@ -226,8 +226,8 @@ impl Writer {
 
     /// Takes new task rules; the calendar's timezone goes to `meta` for the reports.
     fn set_rules(&mut self, rules: TaskRules) {
-        if let Err(err) = super::store_timezone(&self.conn, &rules) {
-            tracing::error!(err = %err, "cannot record the calendar timezone; reports keep the old one");
+        if let Err(err) = super::calendar::record(&self.conn, &rules) {
+            tracing::error!(err = %err, "cannot record the calendar for reports and views; they keep the old one");
         }
         self.settings.rules = rules;
     }
