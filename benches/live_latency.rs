@@ -32,9 +32,9 @@ use missedcalld::time::EventTime;
 use rusqlite::{Connection, OpenFlags};
 
 const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
-const COPIES: usize = 9;
+const COPIES: usize = 18;
 /// Events written per second by the stand-in PBX.
-const RATE: f64 = 2_000.0;
+const RATE: f64 = 5_000.0;
 /// How often the reader looks for new missed calls.
 const POLL: Duration = Duration::from_millis(1);
 /// The feed gives up after this long, whatever was processed.

@@ -26,5 +26,6 @@ pub mod pipeline;
 pub mod replay;
 pub mod secret;
 pub mod signals;
+pub mod spill;
 pub mod store;
 pub mod time;
