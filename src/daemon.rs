@@ -2,9 +2,9 @@
 //! reload and SIGTERM shutdown.
 //!
 //! ```text
-//!  ami::client task ──ClientEvent──▶ router (async) ══spill queue══▶ pipeline thread ──▶ store writer thread
-//!     (socket: frame, parse, queue)   signals, reload,  (+ Work)       tracker + Store::record (may block)
-//!                                     ticks
+//!  ami-reader thread ──ClientEvent──▶ router (async) ══spill queue══▶ pipeline thread ──▶ store writer thread
+//!  (client task: socket,               signals, reload,  (+ Work)       tracker + Store::record (may block)
+//!   frame, parse, queue)               ticks
 //! ```
 //! Invariants:
 //! - The socket reader never waits for anything slow: the router moves every batch of events
@@ -176,7 +176,8 @@ pub async fn run_controlled(
     )?;
 
     let mut client_cancel = CancellationToken::new();
-    let mut client = client::spawn(client_config(&cfg, secret), client_cancel.clone());
+    let mut client = client::spawn_dedicated(client_config(&cfg, secret), client_cancel.clone())
+        .context("starting the AMI reader thread")?;
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -373,7 +374,8 @@ async fn reload(
         info!("[ami] changed: reconnecting");
         stop_client(client, client_cancel, queue, work_tx).await;
         *client_cancel = CancellationToken::new();
-        *client = client::spawn(client_config(&new, secret), client_cancel.clone());
+        *client = client::spawn_dedicated(client_config(&new, secret), client_cancel.clone())
+            .context("starting the AMI reader thread")?;
     }
     if change.notify_changed {
         warn_notifications(&new);

@@ -10,7 +10,6 @@
 //! with jitter, reset once a connection stayed up for `stable_after`. On cancel the client sends
 //! `Logoff` (best effort) and returns.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior, Sleep};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::{Decoder, FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -73,7 +72,8 @@ pub struct ClientConfig {
     /// TCP connect and banner timeout (default 10 s).
     pub connect_timeout: Duration,
     /// After a read that found only a little data, wait this long before reading again
-    /// (default [`DEFAULT_READ_PAUSE`]; zero reads as soon as data arrives).
+    /// (default [`DEFAULT_READ_PAUSE`]; zero reads as soon as data arrives). Only a client
+    /// started with [`spawn_dedicated`] pauses.
     pub read_pause: Duration,
 }
 
@@ -220,8 +220,66 @@ pub enum ClientError {
     Ami(#[from] AmiError),
 }
 
-/// Starts the client task. It runs until `cancel` fires or `events` is dropped.
+/// Starts the client task on the current runtime, reading as soon as data arrives (no
+/// [`ClientConfig::read_pause`]). It runs until `cancel` fires or `events` is dropped.
 pub fn spawn(cfg: ClientConfig, cancel: CancellationToken) -> ClientHandle {
+    spawn_on(
+        &tokio::runtime::Handle::current(),
+        cfg,
+        cancel,
+        PauseMode::Never,
+        None,
+    )
+}
+
+/// Starts the client on a thread of its own (`ami-reader`, its own single-thread runtime) that
+/// sleeps [`ClientConfig::read_pause`] after a small read. A runtime timer would not do: the
+/// socket stays registered with the runtime, and every segment Asterisk writes during the pause
+/// would wake its thread; a sleeping thread is woken by nothing, so at a busy PBX's thousands
+/// of events a second the reader wakes about once per pause. Nothing else runs on that thread,
+/// so the pause delays nothing but the reads. The thread ends with the client task.
+pub fn spawn_dedicated(
+    cfg: ClientConfig,
+    cancel: CancellationToken,
+) -> std::io::Result<ClientHandle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // The thread runs until the client task ends or is aborted (either drops `done_tx`).
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = spawn_on(
+        runtime.handle(),
+        cfg,
+        cancel,
+        PauseMode::SleepThread,
+        Some(done_tx),
+    );
+    std::thread::Builder::new()
+        .name("ami-reader".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let _ = done_rx.await;
+            });
+        })?;
+    Ok(handle)
+}
+
+/// Whether [`Paced`] pauses after a small read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PauseMode {
+    /// Never: a shared runtime (a timer would not help: the socket's readiness still wakes it).
+    Never,
+    /// `std::thread::sleep` (only on the client's own thread).
+    SleepThread,
+}
+
+fn spawn_on(
+    runtime: &tokio::runtime::Handle,
+    cfg: ClientConfig,
+    cancel: CancellationToken,
+    mode: PauseMode,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+) -> ClientHandle {
     let (tx, rx) = unbounded_channel();
     let depth = Arc::new(AtomicUsize::new(0));
     let sink = Sink {
@@ -230,7 +288,10 @@ pub fn spawn(cfg: ClientConfig, cancel: CancellationToken) -> ClientHandle {
         next_warn: FIRST_DEPTH_WARN,
         warned_at: None,
     };
-    let task = tokio::spawn(run(cfg, cancel, sink));
+    let task = runtime.spawn(async move {
+        let _done = done;
+        run(cfg, cancel, sink, mode).await;
+    });
     ClientHandle {
         events: rx,
         queue_depth: depth,
@@ -309,7 +370,7 @@ enum End {
     Stop,
 }
 
-async fn run(cfg: ClientConfig, cancel: CancellationToken, mut sink: Sink) {
+async fn run(cfg: ClientConfig, cancel: CancellationToken, mut sink: Sink, mode: PauseMode) {
     let mut backoff = Backoff {
         min: cfg.backoff_min,
         max: cfg.backoff_max,
@@ -318,7 +379,7 @@ async fn run(cfg: ClientConfig, cancel: CancellationToken, mut sink: Sink) {
     loop {
         let started = Instant::now();
         let mut connected = false;
-        let result = session(&cfg, &cancel, &mut sink, &mut connected).await;
+        let result = session(&cfg, &cancel, &mut sink, &mut connected, mode).await;
         let (cause, shutdown) = match result {
             Ok(End::Stop) => return,
             Err(Failure { error, shutdown }) => (error, shutdown),
@@ -379,22 +440,23 @@ impl Decoder for LiveCodec {
 /// Reads smaller than this are followed by [`ClientConfig::read_pause`].
 pub const PAUSE_BELOW_BYTES: usize = 32 * 1024;
 
-/// A socket read half that pauses after small reads (see [`DEFAULT_READ_PAUSE`]).
+/// A socket read half that, on the client's own thread, sleeps after small reads (see
+/// [`DEFAULT_READ_PAUSE`]).
 struct Paced<R> {
     inner: R,
-    pause: Duration,
-    /// Armed after a small read; the next read waits for it.
-    sleep: Pin<Box<Sleep>>,
-    armed: bool,
+    /// `None`: read as soon as data arrives (a shared runtime must never sleep).
+    pause: Option<Duration>,
+    /// Set after a small read: the next read first sleeps until then.
+    resume_at: Option<std::time::Instant>,
 }
 
 impl<R> Paced<R> {
-    fn new(inner: R, pause: Duration) -> Self {
+    fn new(inner: R, pause: Duration, mode: PauseMode) -> Self {
+        let pause = (mode == PauseMode::SleepThread && !pause.is_zero()).then_some(pause);
         Paced {
             inner,
             pause,
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            armed: false,
+            resume_at: None,
         }
     }
 }
@@ -406,9 +468,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for Paced<R> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if this.armed {
-            ready!(this.sleep.as_mut().poll(cx));
-            this.armed = false;
+        if let Some(at) = this.resume_at.take() {
+            // Blocking on purpose: this thread runs nothing but this client (spawn_dedicated).
+            std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
         }
         let room = buf.remaining();
         let before = buf.filled().len();
@@ -416,9 +478,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for Paced<R> {
         let got = buf.filled().len() - before;
         // A read that filled the buffer may have left more behind: no pause after it.
         let small = got > 0 && got < PAUSE_BELOW_BYTES && got < room;
-        if small && !this.pause.is_zero() {
-            this.sleep.as_mut().reset(Instant::now() + this.pause);
-            this.armed = true;
+        if let Some(pause) = this.pause.filter(|_| small) {
+            this.resume_at = Some(std::time::Instant::now() + pause);
         }
         Poll::Ready(Ok(()))
     }
@@ -575,6 +636,7 @@ async fn session(
     cancel: &CancellationToken,
     sink: &mut Sink,
     connected: &mut bool,
+    mode: PauseMode,
 ) -> Result<End, Failure> {
     let fail = |error| Failure {
         error,
@@ -604,7 +666,7 @@ async fn session(
     let (r, w) = stream.into_split();
     let mut conn = Conn {
         reader: FramedRead::with_capacity(
-            Paced::new(r, cfg.read_pause),
+            Paced::new(r, cfg.read_pause, mode),
             LiveCodec(AmiCodec::with_max_message_bytes(cfg.max_message_bytes)),
             64 * 1024,
         ),
