@@ -15,6 +15,8 @@
 //! Run: `cargo bench --bench daemon_load` (about 2.5 minutes). `DAEMON_LOAD_SECS` shortens
 //! the CPU measurement (default 60).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -24,7 +26,6 @@ use bytes::Bytes;
 use missedcalld::demo::{self, Pacing, ServedEvent};
 use rusqlite::{Connection, OpenFlags};
 
-const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
 const COPIES: usize = 139;
 /// Events per second of the live feed.
 const RATE: f64 = 5_000.0;
@@ -39,12 +40,13 @@ const SETTLE: Duration = Duration::from_secs(3);
 
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let raw = std::fs::read(amplified(root)?)?;
+    let raw = std::fs::read(common::amplified(root, COPIES, "mix-1m.ami")?)?;
     let events = demo::capture_events(&raw);
     println!(
-        "stream: {} events ({:.1} MB), {COPIES} copies of {CAPTURE}",
+        "stream: {} events ({:.1} MB), {COPIES} copies of {}",
         events.len(),
-        raw.len() as f64 / 1e6
+        raw.len() as f64 / 1e6,
+        common::CAPTURE
     );
     let measure = std::env::var("DAEMON_LOAD_SECS")
         .ok()
@@ -56,22 +58,6 @@ fn main() -> anyhow::Result<()> {
     }
     memchr_scan(&raw);
     Ok(())
-}
-
-/// Builds (once) the amplified stream under target/ with the shared amplify tool.
-fn amplified(root: &Path) -> anyhow::Result<PathBuf> {
-    let out = root.join("target/bench-data/mix-1m.ami");
-    if !out.exists() {
-        std::fs::create_dir_all(out.parent().unwrap_or(root))?;
-        let status = Command::new("python3")
-            .arg(root.join("../shared/tools/amplify-capture.py"))
-            .arg(root.join(CAPTURE))
-            .arg(COPIES.to_string())
-            .arg(&out)
-            .status()?;
-        anyhow::ensure!(status.success(), "amplify-capture.py failed");
-    }
-    Ok(out)
 }
 
 /// A daemon process with its stand-in PBX and database.

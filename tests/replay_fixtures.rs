@@ -5,6 +5,8 @@
 //! ring seconds within 1.5 s), answered callers absent, and the callback tasks' outcome.
 //! Replaying the same capture again must change nothing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,17 +31,7 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 fn bin(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "missedcalld {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(common::cli::run_ok(args)).unwrap()
 }
 
 fn json(args: &[&str]) -> Value {

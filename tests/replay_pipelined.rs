@@ -4,9 +4,11 @@
 //! byte-identical; in-process, tiny batches (many hand-offs) give the same finished calls and
 //! counts, and a decoding error still fails the replay.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::cli::run_ok;
 use missedcalld::calls::{FinishedCall, TrackerConfig};
 use missedcalld::pipeline::Pipeline;
 use missedcalld::replay::{replay_in_batches, replay_into};
@@ -30,20 +32,6 @@ fn captures() -> Vec<PathBuf> {
     out
 }
 
-fn bin(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-        .args(args)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "missedcalld {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// `missed --json` and `tasks --json` after replaying `files` into a new database.
 fn outputs(dir: &Path, name: &str, single_thread: bool, files: &[PathBuf]) -> (Vec<u8>, Vec<u8>) {
     let db = dir.join(name);
@@ -54,10 +42,10 @@ fn outputs(dir: &Path, name: &str, single_thread: bool, files: &[PathBuf]) -> (V
     }
     let files: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
     args.extend(&files);
-    bin(&args);
+    run_ok(&args);
     (
-        bin(&["missed", "--db", db, "--json"]),
-        bin(&["tasks", "--db", db, "--json"]),
+        run_ok(&["missed", "--db", db, "--json"]),
+        run_ok(&["tasks", "--db", db, "--json"]),
     )
 }
 

@@ -440,22 +440,24 @@ impl Decoder for AmiCodec {
     type Error = AmiError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
-        loop {
-            match self.decode_raw(src)? {
-                None => return Ok(None),
-                Some(RawFrame::Banner(b)) => return Ok(Some(Frame::Banner(b))),
-                Some(RawFrame::Message(frame)) => {
-                    if let Some(msg) = self.parse_frame(frame) {
-                        return Ok(Some(Frame::Message(msg)));
-                    }
-                }
-            }
-        }
+        self.decode_parsed(src, false)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        self.decode_parsed(src, true)
+    }
+}
+
+impl AmiCodec {
+    /// The next raw frame, parsed; malformed messages are skipped.
+    fn decode_parsed(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<Frame>, AmiError> {
         loop {
-            match self.decode_raw_eof(src)? {
+            let raw = if eof {
+                self.decode_raw_eof(src)?
+            } else {
+                self.decode_raw(src)?
+            };
+            match raw {
                 None => return Ok(None),
                 Some(RawFrame::Banner(b)) => return Ok(Some(Frame::Banner(b))),
                 Some(RawFrame::Message(frame)) => {

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod ami_server;
+pub mod cli;
 pub mod codec;
