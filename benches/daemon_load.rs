@@ -8,8 +8,7 @@
 //!    and the events the queue spilled to its file.
 //!
 //! The feed is `ami-fixtures/lab1/13-concurrent-mix.ami` amplified by the shared tool (the
-//! same 1M-event stream as the tracker bench), served by the stand-in PBX of `missedcalld
-//! demo` with the capture's own timestamps. A `memchr` scan of the 1M burst's bytes is timed
+//! same 1M-event stream as the tracker bench), served by the stand-in PBX (`ami::standin`) with the capture's own timestamps. A `memchr` scan of the 1M burst's bytes is timed
 //! in the same run for scale.
 //!
 //! Run: `cargo bench --bench daemon_load` (about 2.5 minutes). `DAEMON_LOAD_SECS` shortens
@@ -23,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use missedcalld::demo::{self, Pacing, ServedEvent};
+use missedcalld::ami::standin::{self, Pacing, ServedEvent, StandinPbx};
 use rusqlite::{Connection, OpenFlags};
 
 const COPIES: usize = 139;
@@ -41,7 +40,7 @@ const SETTLE: Duration = Duration::from_secs(3);
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read(common::amplified(root, COPIES, "mix-1m.ami")?)?;
-    let events = demo::capture_events(&raw);
+    let events = standin::capture_events(&raw);
     println!(
         "stream: {} events ({:.1} MB), {COPIES} copies of {}",
         events.len(),
@@ -92,7 +91,7 @@ impl Daemon {
                 .expect("the stand-in PBX's runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                demo::serve(listener, events, pacing, None).await;
+                standin::serve(listener, StandinPbx::open(), events, pacing, None).await;
             });
         });
         let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))

@@ -49,17 +49,9 @@ pub fn for_each_message(
     files: &[PathBuf],
     mut each: impl FnMut(&Message, EventTime) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    decode_files(files, |msg, clock| each(&msg, clock))
-}
-
-/// [`for_each_message`] handing the messages over by value.
-fn decode_files(
-    files: &[PathBuf],
-    mut each: impl FnMut(Message, EventTime) -> anyhow::Result<()>,
-) -> anyhow::Result<u64> {
     let mut clocked = Clocked::default();
     frame_files(files, |frame| match clocked.message(frame) {
-        Some((msg, clock)) => each(msg, clock),
+        Some((msg, clock)) => each(&msg, clock),
         None => Ok(()),
     })
 }
@@ -184,9 +176,12 @@ where
     S::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut counter = Counter::default();
-    let bytes = decode_files(files, |msg, clock| {
-        counter.add(&msg);
-        pipeline.on_message(&msg, clock)?;
+    let mut parser = AmiCodec::new();
+    let bytes = frame_files(files, |frame| {
+        if let Some(msg) = parser.parse_frame(frame) {
+            counter.add(&msg);
+            pipeline.on_recorded(&msg)?;
+        }
         Ok(())
     })?;
     pipeline.finish_all()?;
@@ -251,13 +246,13 @@ where
             })
             .context("starting the framing thread")?;
         let mut counter = Counter::default();
-        let mut clocked = Clocked::default();
+        let mut parser = AmiCodec::new();
         let tracked = (|| -> anyhow::Result<()> {
             for mut batch in rx.iter() {
                 for frame in batch.drain(..) {
-                    if let Some((msg, clock)) = clocked.message(frame) {
+                    if let Some(msg) = parser.parse_frame(frame) {
                         counter.add(&msg);
-                        pipeline.on_message(&msg, clock)?;
+                        pipeline.on_recorded(&msg)?;
                     }
                 }
                 let _ = spare_tx.send(batch);

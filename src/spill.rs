@@ -22,7 +22,7 @@ use bytes::Bytes;
 use tracing::{error, info, warn};
 
 use crate::ami::{ClientEvent, Message, parse_message};
-use crate::time::EventTime;
+use crate::time::LocalTime;
 
 /// Default bytes of events held in memory before spilling.
 pub const DEFAULT_MEMORY_LIMIT: usize = 16 << 20;
@@ -379,7 +379,7 @@ fn encode(ev: &ClientEvent, out: &mut Vec<u8>) {
     match ev {
         ClientEvent::Message { msg, received_at } => {
             out.push(Tag::Message as u8);
-            out.extend_from_slice(&received_at.0.to_le_bytes());
+            out.extend_from_slice(&received_at.as_micros().to_le_bytes());
             out.extend_from_slice(msg.frame());
         }
         ClientEvent::Connected { banner } => {
@@ -419,7 +419,9 @@ fn decode(body: &[u8]) -> io::Result<ClientEvent> {
             let (at, frame) = rest.split_at_checked(8).ok_or_else(|| bad("short"))?;
             ClientEvent::Message {
                 msg: reparse(frame)?,
-                received_at: EventTime(i64::from_le_bytes(at.try_into().expect("8 bytes"))),
+                received_at: LocalTime::from_micros(i64::from_le_bytes(
+                    at.try_into().expect("8 bytes"),
+                )),
             }
         }
         t if t == Tag::Connected as u8 => ClientEvent::Connected { banner: text(rest) },
@@ -453,14 +455,18 @@ mod tests {
         ]);
         ClientEvent::Message {
             msg,
-            received_at: EventTime(i as i64),
+            received_at: LocalTime::from_micros(i as i64),
         }
     }
 
     fn id_of(ev: &ClientEvent) -> String {
         match ev {
             ClientEvent::Message { msg, received_at } => {
-                format!("{}@{}", msg.get_str("Uniqueid").unwrap(), received_at.0)
+                format!(
+                    "{}@{}",
+                    msg.get_str("Uniqueid").unwrap(),
+                    received_at.as_micros()
+                )
             }
             ClientEvent::Channels(items) => format!("channels:{}", items.len()),
             ClientEvent::Connected { banner } => format!("connected:{banner}"),
@@ -531,7 +537,7 @@ mod tests {
             panic!("no event back")
         };
         assert_eq!(back, msg);
-        assert_eq!(received_at, EventTime(7));
+        assert_eq!(received_at, LocalTime::from_micros(7));
     }
 
     #[test]
@@ -563,7 +569,9 @@ mod tests {
         let mut got = Vec::with_capacity(N);
         while got.len() < N {
             match rx.pop() {
-                Some(ClientEvent::Message { received_at, .. }) => got.push(received_at.0 as usize),
+                Some(ClientEvent::Message { received_at, .. }) => {
+                    got.push(received_at.as_micros() as usize)
+                }
                 Some(other) => panic!("unexpected {other:?}"),
                 None => std::thread::yield_now(),
             }

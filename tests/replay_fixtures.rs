@@ -5,7 +5,7 @@
 //! ring seconds within 1.5 s), answered callers absent, and the callback tasks' outcome.
 //! Replaying the same capture again must change nothing.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,7 +31,7 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 fn bin(args: &[&str]) -> String {
-    String::from_utf8(common::cli::run_ok(args)).unwrap()
+    String::from_utf8(support::cli::run_ok(args)).unwrap()
 }
 
 fn json(args: &[&str]) -> Value {

@@ -4,14 +4,14 @@
 //! byte-identical; in-process, tiny batches (many hand-offs) give the same finished calls and
 //! counts, and a decoding error still fails the replay.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::cli::run_ok;
 use missedcalld::calls::{FinishedCall, TrackerConfig};
 use missedcalld::pipeline::Pipeline;
 use missedcalld::replay::{replay_in_batches, replay_into};
+use support::cli::run_ok;
 
 fn captures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures");
