@@ -10,6 +10,8 @@
 //! make sense through the daemon's reconnect path, so this file skips them (their replay through
 //! the daemon and the stand-in PBX is tested with the reconnect code).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,17 +43,7 @@ fn is_reconnect_half(p: &Path) -> bool {
 }
 
 fn bin(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "missedcalld {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(support::cli::run_ok(args)).unwrap()
 }
 
 fn json(args: &[&str]) -> Value {
