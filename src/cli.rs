@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 use crate::output::{self, ReportFormat};
 use crate::pipeline::Pipeline;
 use crate::replay::replay_into;
@@ -28,7 +28,7 @@ pub enum Command {
     /// Run the daemon: connect to AMI and record missed calls and callback tasks.
     Run {
         /// Configuration file (TOML).
-        #[arg(long, default_value = "/etc/missedcalld/missedcalld.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
     /// Feed recorded raw AMI byte streams through the pipeline into a database.
@@ -97,7 +97,7 @@ pub enum Command {
     /// Validate a configuration file and name the bad field.
     CheckConfig {
         /// Configuration file (TOML).
-        #[arg(long, default_value = "/etc/missedcalld/missedcalld.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
     /// Show the daemon working on the bundled sample captures, no PBX needed.
@@ -138,7 +138,7 @@ pub fn main(cli: Cli) -> ExitCode {
             output::report(&db, since.as_deref(), until.as_deref(), &by, format, stdout)
         }
         Command::CheckConfig { config } => {
-            return crate::config::check_config(&config, stdout, &mut std::io::stderr());
+            return check_config(&config, stdout, &mut std::io::stderr());
         }
         Command::Demo => crate::demo::run_command(),
     };
@@ -196,4 +196,28 @@ fn replay_command(
         )?;
     }
     Ok(())
+}
+
+/// `missedcalld check-config`: prints `OK: <path>` and a summary (exit 0) or the error naming
+/// the field (exit 1).
+pub fn check_config(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
+    match Config::load(path) {
+        Ok(cfg) => {
+            let _ = writeln!(out, "OK: {}", path.display());
+            let _ = writeln!(out, "{}", cfg.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e @ (ConfigError::Invalid { .. } | ConfigError::SecretFile { .. })) => {
+            let _ = writeln!(
+                err,
+                "missedcalld: invalid configuration: {}: {e}",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            let _ = writeln!(err, "missedcalld: invalid configuration: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

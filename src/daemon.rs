@@ -32,10 +32,10 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::ami::client::{self, AuthMethod, ClientConfig, ClientEvent, ClientHandle};
+use crate::ami::client::{self, ClientConfig, ClientEvent, ClientHandle};
 use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
-use crate::config::{AuthKind, Config, ResolvedSecret};
+use crate::config::Config;
 use crate::logging;
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
@@ -146,7 +146,7 @@ pub async fn run_controlled(
     status: Arc<DaemonStatus>,
 ) -> anyhow::Result<()> {
     let mut cfg = Config::load(&config_path).map_err(|e| anyhow!("{e}"))?;
-    let secret = usable_secret(&cfg)?;
+    let ami = client_config(&cfg)?;
     info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config_path.display(),
@@ -161,7 +161,7 @@ pub async fn run_controlled(
     let worker = spawn_worker(cfg.calls.clone(), store, work_rx, Arc::clone(&status))?;
 
     let mut client_cancel = CancellationToken::new();
-    let mut client = client::spawn(client_config(&cfg, secret), client_cancel.clone());
+    let mut client = client::spawn(ami, client_cancel.clone());
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -215,20 +215,21 @@ pub async fn run_controlled(
     Ok(())
 }
 
-/// The secret `run` logs in with: a configured `[ami]` and a secret from one of its sources.
-fn usable_secret(cfg: &Config) -> anyhow::Result<ResolvedSecret> {
-    if cfg.ami.is_none() {
+/// The client settings `run` uses: a configured `[ami]` whose secret came from one of its
+/// sources.
+pub fn client_config(cfg: &Config) -> anyhow::Result<ClientConfig> {
+    let ami = cfg
+        .ami
+        .clone()
+        .ok_or_else(|| anyhow!("ami: no [ami] table in the configuration; `run` needs one"))?;
+    if cfg.ami_secret_source.is_none() {
         return Err(anyhow!(
-            "ami: no [ami] table in the configuration; `run` needs one"
-        ));
-    }
-    cfg.ami_secret.clone().ok_or_else(|| {
-        anyhow!(
             "ami.secret: not set; give secret, secret_file, or the systemd credential \
              $CREDENTIALS_DIRECTORY/{}",
             crate::config::CREDENTIAL_NAME
-        )
-    })
+        ));
+    }
+    Ok(ami)
 }
 
 fn warn_notifications(cfg: &Config) {
@@ -240,33 +241,10 @@ fn warn_notifications(cfg: &Config) {
     }
 }
 
-/// The client settings for `cfg` (which must have `[ami]`).
-pub fn client_config(cfg: &Config, secret: ResolvedSecret) -> ClientConfig {
-    let ami = cfg.ami.clone().unwrap_or_default();
-    let mut c = ClientConfig::new(
-        ami.host.clone(),
-        ami.port,
-        ami.username.clone(),
-        secret.secret,
-    );
-    c.auth = match ami.auth {
-        AuthKind::Plain => AuthMethod::Plain,
-        AuthKind::Md5 => AuthMethod::Md5,
-    };
-    c.ping_interval = ami.ping_interval();
-    c.ping_timeout = ami.ping_timeout();
-    c.backoff_min = ami.reconnect_min();
-    c.backoff_max = ami.reconnect_max();
-    c.stable_after = ami.stable_after();
-    c.max_message_bytes = ami.max_message_bytes;
-    c.connect_timeout = ami.connect_timeout();
-    c
-}
-
 /// The store settings for `cfg`.
 pub fn store_settings(cfg: &Config) -> anyhow::Result<StoreSettings> {
     let mut s = StoreSettings::new(cfg.store.path.clone());
-    s.calendar = Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?;
+    s.calendar = Calendar::new(&cfg.calendar)?;
     s.callbacks = cfg.callbacks.clone();
     s.numbers = cfg.numbers.clone();
     s.batch_max = cfg.store.batch_max;
@@ -303,7 +281,7 @@ async fn reload(
 ) -> anyhow::Result<Option<Config>> {
     info!(config = %path.display(), "reloading the configuration");
     let new = Config::load(path).map_err(|e| anyhow!("{e}"))?;
-    let secret = usable_secret(&new)?;
+    let ami = client_config(&new)?;
     let change = Config::diff(old, &new);
     if change.is_empty() {
         info!("configuration unchanged");
@@ -335,7 +313,7 @@ async fn reload(
         info!("[ami] changed: reconnecting");
         stop_client(client, client_cancel, work_tx).await;
         *client_cancel = CancellationToken::new();
-        *client = client::spawn(client_config(&new, secret), client_cancel.clone());
+        *client = client::spawn(ami, client_cancel.clone());
     }
     if change.notify_changed {
         warn_notifications(&new);
