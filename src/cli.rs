@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 use crate::output::{self, ReportFormat};
 use crate::pipeline::Pipeline;
-use crate::replay::replay_into;
+use crate::replay::{check_inputs, replay_into};
 use crate::store::Store;
 
 /// Missed-call processor for Asterisk: AMI events in, missed calls and callback tasks out.
@@ -175,17 +175,30 @@ fn replay_command(
         None => Config::default(),
     };
     crate::logging::init(&cfg.log)?;
+    check_inputs(files)?;
     let mut settings = crate::daemon::store_settings(&cfg)?;
     settings.path = db.to_path_buf();
-    let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
-    let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
-    let started = std::time::Instant::now();
-    let seen = replay_into(files, &mut pipeline)?;
-    pipeline
-        .into_sink()
-        .close()
-        .context("committing the replay")?;
-    let secs = started.elapsed().as_secs_f64();
+    let created = !db.exists();
+    let replayed = (|| {
+        let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
+        let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
+        let started = std::time::Instant::now();
+        let seen = replay_into(files, &mut pipeline)?;
+        pipeline
+            .into_sink()
+            .close()
+            .context("committing the replay")?;
+        anyhow::Ok((seen, started.elapsed().as_secs_f64()))
+    })();
+    let (seen, secs) = match replayed {
+        Ok(done) => done,
+        Err(e) => {
+            if created {
+                remove_database(db);
+            }
+            return Err(e);
+        }
+    };
     if stats {
         write!(out, "{}", seen.render())?;
         writeln!(
@@ -196,6 +209,15 @@ fn replay_command(
         )?;
     }
     Ok(())
+}
+
+/// Removes a database file this command created (with its WAL and shared-memory files).
+fn remove_database(db: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
 }
 
 /// `missedcalld check-config`: prints `OK: <path>` and a summary (exit 0) or the error naming

@@ -4,6 +4,10 @@
 //! is the `Timestamp` header (events without one take the last time seen). Files are one
 //! stream in order, so a call may span two files; calls still open at the end are finished
 //! with the `gap` flag.
+//!
+//! Every input is checked first ([`check_inputs`]): a missing file, a directory, or a file
+//! whose start shows no AMI stream (a binary, random bytes, an empty file) fails the replay
+//! before anything is written.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -20,6 +24,60 @@ use crate::time::EventTime;
 
 /// Bytes read from a file at a time.
 const READ_CHUNK: usize = 1 << 20;
+/// How much of each input's start [`check_inputs`] looks at.
+const SNIFF_BYTES: u64 = 256 * 1024;
+
+/// Checks that every file exists, is a regular file, and starts like an AMI stream: no NUL
+/// byte, and a banner or a message with `Event` or `Response` within its first 256 KiB.
+/// Only the start is read, so a replay still reads each capture once.
+pub fn check_inputs(files: &[PathBuf]) -> anyhow::Result<()> {
+    files.iter().try_for_each(|p| check_input(p))
+}
+
+fn check_input(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open capture {shown}"))?;
+    if meta.is_dir() {
+        anyhow::bail!("{shown} is a directory, not an AMI capture file");
+    }
+    if !meta.is_file() {
+        anyhow::bail!("{shown} is not a regular file");
+    }
+    let file = File::open(path).with_context(|| format!("cannot open capture {shown}"))?;
+    let mut head = Vec::new();
+    file.take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {shown}"))?;
+    if head.is_empty() {
+        anyhow::bail!("{shown} is empty: no AMI stream in it");
+    }
+    if head.contains(&0) {
+        anyhow::bail!("{shown} holds binary data (a NUL byte): not an AMI stream");
+    }
+    let whole = (head.len() as u64) < SNIFF_BYTES;
+    let mut buf = BytesMut::from(&head[..]);
+    let mut codec = AmiCodec::new();
+    loop {
+        let frame = if whole {
+            codec.decode_eof(&mut buf)
+        } else {
+            codec.decode(&mut buf)
+        }
+        .with_context(|| format!("decoding {shown}"))?;
+        match frame {
+            Some(Frame::Banner(_)) => return Ok(()),
+            Some(Frame::Message(m)) if m.event_name().is_some() || m.get("Response").is_some() => {
+                return Ok(());
+            }
+            Some(Frame::Message(_)) => {}
+            None => break,
+        }
+    }
+    anyhow::bail!(
+        "{shown} is not an AMI capture: no banner and no AMI event in its first {} KiB",
+        SNIFF_BYTES / 1024
+    )
+}
 
 /// What a replay saw.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
