@@ -11,7 +11,8 @@
 //!   it, so the depth warnings measure the real backlog.
 //! - Shutdown (SIGTERM, SIGINT, or the caller's `shutdown` future): the client logs off, every
 //!   event already received is processed, the store commits and closes; then `run` returns
-//!   `Ok`. Calls still in progress are not recorded: after a restart the resync adopts them.
+//!   `Ok`. A database that cannot commit (full disk) gets [`STORE_STOP_BUDGET`]; the calls it
+//!   could not take are logged one by one at ERROR and `run` returns an error. Calls still in progress are not recorded: after a restart the resync adopts them.
 //! - Reload (SIGHUP): a new configuration that fails to load or apply is logged and the running
 //!   one is kept. Only what changed is rebuilt; the AMI session stays up unless `[ami]` or the
 //!   secret changed.
@@ -39,13 +40,17 @@ use crate::config::Config;
 use crate::logging;
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
-use crate::store::{Store, StoreError, StoreSettings};
+use crate::store::{StopDeadline, Store, StoreError, StoreSettings};
 use crate::time::EventTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
 /// How long the old AMI client gets to log off when `[ami]` changes or at shutdown.
 const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// From the stop signal, how long the database may take to commit what is left; after that a
+/// batch that fails (a full disk) is logged call by call and given up. With the client's 2 s
+/// and one SQLite busy wait (5 s) a stop stays well inside systemd's `TimeoutStopSec=20s`.
+pub const STORE_STOP_BUDGET: Duration = Duration::from_secs(6);
 
 /// Live counters of a running daemon (for the demo, tests and status logs).
 #[derive(Debug, Default)]
@@ -155,7 +160,10 @@ pub async fn run_controlled(
     );
     warn_notifications(&cfg);
 
-    let store = Store::open(store_settings(&cfg)?)
+    let stop = StopDeadline::default();
+    let mut settings = store_settings(&cfg)?;
+    settings.stop = stop.clone();
+    let store = Store::open(settings)
         .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
     let worker = spawn_worker(cfg.calls.clone(), store, work_rx, Arc::clone(&status))?;
@@ -201,6 +209,7 @@ pub async fn run_controlled(
     };
 
     // Stop the client, hand over what it already received, then let the pipeline finish.
+    stop.set(std::time::Instant::now() + STORE_STOP_BUDGET);
     stop_client(&mut client, &client_cancel, &work_tx).await;
     let _ = work_tx.send(Work::Stop);
     drop(work_tx);
@@ -362,7 +371,11 @@ fn worker(
                 Work::SetTracker(cfg) => pipeline.set_tracker_config(cfg),
                 Work::ReplaceStore(settings, done) => {
                     let path = settings.path.clone();
-                    match Store::open(*settings) {
+                    let settings = StoreSettings {
+                        stop: store.borrow().stop_deadline(),
+                        ..*settings
+                    };
+                    match Store::open(settings) {
                         Ok(new) => {
                             let old = store.replace(new);
                             let closed = old.close();

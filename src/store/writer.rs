@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::file::{self, FileId};
 use super::{Cmd, StoreError, StoreSettings, StoreStats, format_time, parse_time};
 use crate::callbacks::{self, TaskEffect, number};
 use crate::calls::outcome::FinishedCall;
@@ -170,15 +171,69 @@ pub(super) struct Writer {
     conn: Connection,
     settings: StoreSettings,
     stats: Arc<StoreStats>,
+    /// The file `conn` writes to, as found at the path when it was opened.
+    file: Option<FileId>,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection, settings: StoreSettings, stats: Arc<StoreStats>) -> Self {
+        let file = file::file_id(&settings.path);
         Writer {
             conn,
             settings,
             stats,
+            file,
         }
+    }
+
+    /// The file at the path is still the one `conn` writes to.
+    fn same_file(&self) -> bool {
+        file::file_id(&self.settings.path) == self.file
+    }
+
+    /// Opens a new database at the path when the file there is no longer ours (deleted,
+    /// replaced). SQLite refuses to write to an unlinked file (`READONLY_DBMOVED`), and a
+    /// commit that still worked would land in a file nobody can open.
+    fn follow_the_path(&mut self) -> Result<(), StoreError> {
+        if self.same_file() {
+            return Ok(());
+        }
+        tracing::error!(
+            path = %self.settings.path.display(),
+            "the database file was deleted or replaced while in use; recording into a new \
+             database at that path from now on (what was committed before is only in the old file)"
+        );
+        // Close ours first: as the last connection it checkpoints and removes the old WAL.
+        let placeholder =
+            Connection::open_in_memory().map_err(StoreError::sql("open in memory"))?;
+        drop(std::mem::replace(&mut self.conn, placeholder));
+        file::remove_orphaned_side_files(&self.settings.path);
+        self.conn = super::open_database(&self.settings)?;
+        self.file = file::file_id(&self.settings.path);
+        tracing::info!(path = %self.settings.path.display(), "new database created");
+        Ok(())
+    }
+
+    /// The stop deadline has passed: failing batches are given up, not retried.
+    fn past_stop_deadline(&self) -> bool {
+        self.settings
+            .stop
+            .get()
+            .is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Logs every call of a batch that could not be committed before the stop deadline.
+    fn give_up(&self, calls: &[Box<FinishedCall>], err: &StoreError) {
+        for call in calls {
+            tracing::error!(
+                linkedid = %call.linkedid,
+                err = %err,
+                "not saved: the database could not commit before the stop deadline"
+            );
+        }
+        self.stats
+            .unsaved
+            .fetch_add(calls.len() as u64, Ordering::Relaxed);
     }
 
     /// Serves commands until every sender is gone, then returns after the last commit.
@@ -218,7 +273,10 @@ impl Writer {
         let mut failing_since: Option<Instant> = None;
         let mut last_warn = Instant::now();
         loop {
-            match self.try_batch(calls) {
+            let attempt = self.follow_the_path().and_then(|()| self.try_batch(calls));
+            match attempt {
+                // Committed, but the file went away meanwhile: commit again into a new one.
+                Ok(_) if !self.same_file() => continue,
                 Ok(outcome) => {
                     if let Some(since) = failing_since {
                         tracing::info!(
@@ -240,6 +298,10 @@ impl Writer {
                     return;
                 }
                 Err(err) => {
+                    if self.past_stop_deadline() {
+                        self.give_up(calls, &err);
+                        return;
+                    }
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     match failing_since {
                         None => {
@@ -264,7 +326,11 @@ impl Writer {
                         }
                         Some(_) => {}
                     }
-                    std::thread::sleep(backoff);
+                    let pause = match self.settings.stop.get() {
+                        Some(at) => backoff.min(at.saturating_duration_since(Instant::now())),
+                        None => backoff,
+                    };
+                    std::thread::sleep(pause);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
