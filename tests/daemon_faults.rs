@@ -1,8 +1,9 @@
 //! The compiled daemon (`missedcalld run`) under store faults, fed by the stand-in PBX of
 //! `missedcalld::demo` on 127.0.0.1: the database file deleted mid-stream (later calls land in
 //! a new file at the same path), and SIGTERM while the disk is full (the daemon exits within its
-//! stop budget, keeps what was committed and logs each call it could not save). The full-disk
-//! test mounts a small tmpfs and skips with a message where mounting is not allowed.
+//! stop budget, keeps what was committed and logs each call it could not save), and AMI data
+//! with raw control bytes (it reaches the log escaped). The full-disk test mounts a small tmpfs
+//! and skips with a message where mounting is not allowed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use missedcalld::demo::{self, Pacing, ServedEvent};
 
 fn root() -> PathBuf {
@@ -378,4 +380,41 @@ fn sigterm_on_a_full_disk_exits_within_the_stop_budget_and_names_what_was_not_sa
         missed(&db).is_superset(&ref_a),
         "what was committed before the disk filled is kept"
     );
+}
+
+#[test]
+fn control_bytes_in_ami_data_reach_the_log_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("missedcalld.sqlite");
+    // A value that would clear the terminal, turn it red and forge a second log line.
+    let hostile = ServedEvent {
+        bytes: Bytes::from_static(
+            b"Event: Shutdown\r\nPrivilege: system,all\r\n\
+              Shutdown: Cleanly\x1b[2J\x1b[31m\x07\x0bERROR forged\r\nRestart: False\r\n\r\n",
+        ),
+        at: None,
+    };
+    let pbx = Pbx::start(std::slice::from_ref(&hostile), &[]);
+    let mut daemon = Daemon::start(dir.path(), pbx.port, &db);
+    daemon.wait_log("PBX is shutting down", Duration::from_secs(60));
+    pbx.release();
+    daemon.terminate();
+    let status = daemon.wait_exit(Duration::from_secs(20));
+    assert!(status.is_some(), "{}", daemon.log_text());
+
+    let log = std::fs::read(&daemon.log).expect("log");
+    let line = log
+        .split(|b| *b == b'\n')
+        .find(|l| l.windows(20).any(|w| w == b"PBX is shutting down"))
+        .expect("the shutdown line");
+    let line = String::from_utf8_lossy(line);
+    assert!(
+        !line.contains(|c: char| c.is_control()),
+        "no raw control byte: {line:?}"
+    );
+    assert!(
+        line.contains(r"Cleanly\x1b[2J\x1b[31m\x07\x0bERROR forged"),
+        "{line:?}"
+    );
+    assert!(!log.contains(&0x1b), "no ESC anywhere in the log");
 }
