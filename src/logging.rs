@@ -76,8 +76,13 @@ pub fn parse_filter(spec: &str) -> Result<EnvFilter, String> {
             .map_or(directive, |(_, l)| l)
             .trim();
         if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            let within = if directive == spec.trim() {
+                String::new()
+            } else {
+                format!(" (in {spec:?})")
+            };
             return Err(format!(
-                "{level:?} in {spec:?} is not a log level; use one of {} (or target=level)",
+                "{level:?}{within} is not a log level; use one of {}, or target=level",
                 words()
             ));
         }
