@@ -222,22 +222,25 @@ fn reference(dir: &Path, capture: &Path) -> BTreeSet<String> {
 
 // ---------------------------------------------------------------------------- tests
 
-#[test]
-fn a_deleted_database_file_is_recreated_and_later_calls_land_in_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let [(path_a, events_a), (path_b, events_b)] = two_captures();
-    let (ref_a, ref_b) = (
-        reference(dir.path(), &path_a),
-        reference(dir.path(), &path_b),
-    );
-    let db = dir.path().join("state/missedcalld.sqlite");
-    std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
+/// The daemon running on `db`, with the first capture's missed calls committed and the stand-in
+/// PBX holding the second one back.
+struct FirstCaptureStored {
+    pbx: Pbx,
+    daemon: Daemon,
+    /// Missed calls of the first capture (a clean replay's).
+    ref_a: BTreeSet<String>,
+    /// Missed calls of the second capture.
+    ref_b: BTreeSet<String>,
+}
 
+fn first_capture_stored(dir: &Path, db: &Path) -> FirstCaptureStored {
+    let [(path_a, events_a), (path_b, events_b)] = two_captures();
+    let (ref_a, ref_b) = (reference(dir, &path_a), reference(dir, &path_b));
     let pbx = Pbx::start(&events_a, &events_b);
-    let mut daemon = Daemon::start(dir.path(), pbx.port, &db);
+    let daemon = Daemon::start(dir, pbx.port, db);
     wait_for(
         Duration::from_secs(60),
-        || missed(&db).is_superset(&ref_a),
+        || missed(db).is_superset(&ref_a),
         || {
             format!(
                 "the first capture's calls stored; log:\n{}",
@@ -245,6 +248,25 @@ fn a_deleted_database_file_is_recreated_and_later_calls_land_in_it() {
             )
         },
     );
+    FirstCaptureStored {
+        pbx,
+        daemon,
+        ref_a,
+        ref_b,
+    }
+}
+
+#[test]
+fn a_deleted_database_file_is_recreated_and_later_calls_land_in_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state/missedcalld.sqlite");
+    std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
+    let FirstCaptureStored {
+        pbx,
+        mut daemon,
+        ref_a,
+        ref_b,
+    } = first_capture_stored(dir.path(), &db);
 
     // The admin's mistake: the database file goes, its -wal and -shm stay.
     std::fs::remove_file(&db).expect("delete the database");
@@ -324,25 +346,13 @@ fn sigterm_on_a_full_disk_exits_within_the_stop_budget_and_names_what_was_not_sa
     let Some(fs) = Tmpfs::mount(&dir.path().join("small"), "4m") else {
         return;
     };
-    let [(path_a, events_a), (path_b, events_b)] = two_captures();
-    let (ref_a, ref_b) = (
-        reference(dir.path(), &path_a),
-        reference(dir.path(), &path_b),
-    );
     let db = fs.0.join("missedcalld.sqlite");
-
-    let pbx = Pbx::start(&events_a, &events_b);
-    let mut daemon = Daemon::start(dir.path(), pbx.port, &db);
-    wait_for(
-        Duration::from_secs(60),
-        || missed(&db).is_superset(&ref_a),
-        || {
-            format!(
-                "the first capture's calls stored; log:\n{}",
-                daemon.log_text()
-            )
-        },
-    );
+    let FirstCaptureStored {
+        pbx,
+        mut daemon,
+        ref_a,
+        ref_b,
+    } = first_capture_stored(dir.path(), &db);
 
     fill(&fs.0.join("filler"));
     pbx.release();
