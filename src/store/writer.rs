@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::file::{self, FileId};
+use super::file::OpenedFiles;
 use super::{Cmd, StoreError, StoreSettings, StoreStats, format_time, parse_time};
 use crate::callbacks::{self, TaskEffect, number};
 use crate::calls::outcome::FinishedCall;
@@ -171,24 +171,24 @@ pub(super) struct Writer {
     conn: Connection,
     settings: StoreSettings,
     stats: Arc<StoreStats>,
-    /// The file `conn` writes to, as found at the path when it was opened.
-    file: Option<FileId>,
+    /// The files `conn` writes to, as found at the path when it was opened.
+    files: OpenedFiles,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection, settings: StoreSettings, stats: Arc<StoreStats>) -> Self {
-        let file = file::file_id(&settings.path);
+        let files = OpenedFiles::at(&settings.path);
         Writer {
             conn,
             settings,
             stats,
-            file,
+            files,
         }
     }
 
     /// The file at the path is still the one `conn` writes to.
     fn same_file(&self) -> bool {
-        file::file_id(&self.settings.path) == self.file
+        !self.files.main_changed(&self.settings.path)
     }
 
     /// Opens a new database at the path when the file there is no longer ours (deleted,
@@ -203,14 +203,14 @@ impl Writer {
             "the database file was deleted or replaced while in use; recording into a new \
              database at that path from now on (what was committed before is only in the old file)"
         );
-        // Close ours first: as the last connection it checkpoints and removes the old WAL.
+        // Close ours first, then clear what it leaves of the old database at the path.
         let placeholder =
             Connection::open_in_memory().map_err(StoreError::sql("open in memory"))?;
         drop(std::mem::replace(&mut self.conn, placeholder));
-        file::remove_orphaned_side_files(&self.settings.path);
+        self.files.remove_old_side_files(&self.settings.path);
         self.conn = super::open_database(&self.settings)?;
-        self.file = file::file_id(&self.settings.path);
-        tracing::info!(path = %self.settings.path.display(), "new database created");
+        self.files = OpenedFiles::at(&self.settings.path);
+        tracing::info!(path = %self.settings.path.display(), "recording into the database now at the path");
         Ok(())
     }
 
