@@ -77,6 +77,44 @@ fn a_deleted_file_is_recreated_at_the_path() {
 }
 
 #[test]
+fn an_idle_writer_recreates_a_deleted_file_within_seconds() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    store
+        .record(missed(
+            "a",
+            "79031110001",
+            "2026-11-23T10:00:00Z",
+            20.0,
+            &["101"],
+        ))
+        .expect("record");
+    store.flush().expect("flush");
+    std::fs::remove_file(&path).expect("rm");
+
+    // No call is recorded: the writer's idle check (every 10 s) finds the file gone.
+    let asked = Instant::now();
+    let calls_in_new_file = loop {
+        let counted = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|c| c.query_row("SELECT count(*) FROM calls", [], |r| r.get::<_, i64>(0)));
+        if let Ok(n) = counted {
+            break n;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "no new database after {:?}",
+            asked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(calls_in_new_file, 0, "a new, empty database");
+    store.close().expect("close");
+}
+
+#[test]
 fn a_replaced_file_is_followed() {
     let (dir, path) = temp_db();
     let other = dir.path().join("restored.sqlite");

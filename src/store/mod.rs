@@ -10,8 +10,8 @@
 //! Idempotency rests on `calls.linkedid UNIQUE`: a call already stored is skipped entirely, so
 //! replaying the same events twice adds no rows, no `missed_count`, no attempts.
 //!
-//! The writer checks after each commit that the file at the path is still the one it wrote to
-//! (device and inode). When it was deleted or replaced it logs an ERROR, opens a new database
+//! The writer checks before and after each commit, and every 10 s when idle, that the file at
+//! the path is still the one it writes to (device and inode). When it was deleted or replaced it logs an ERROR, opens a new database
 //! at the path (schema included) and commits the same batch there.
 //!
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer

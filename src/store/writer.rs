@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use rusqlite::ffi::ErrorCode;
@@ -21,6 +21,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// While a batch keeps failing, repeat the warning at most this often.
 const REWARN_EVERY: Duration = Duration::from_secs(60);
+/// With nothing to commit, look this often whether the file at the path is still ours, so a
+/// deleted database is reported (and recreated for readers) without waiting for the next call.
+const IDLE_FILE_CHECK: Duration = Duration::from_secs(10);
 
 const INSERT_CALL: &str = "INSERT INTO calls (linkedid, direction, number, number_normalized, \
      name, did, queue, started_at, ended_at, wait_seconds, answered, agent, talk_seconds, gap) \
@@ -239,7 +242,17 @@ impl Writer {
     /// Serves commands until every sender is gone, then returns after the last commit.
     pub(super) fn run(mut self, rx: Receiver<Cmd>) {
         let batch_max = self.settings.batch_max.max(1);
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match rx.recv_timeout(IDLE_FILE_CHECK) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(err) = self.follow_the_path() {
+                        tracing::error!(path = %self.settings.path.display(), err = %err, "cannot create the new database yet; retrying at the next commit");
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let started = Instant::now();
             let mut calls = Vec::new();
             let mut flushes = Vec::new();
