@@ -160,7 +160,7 @@ where
     S::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut stats = ReplayStats::default();
-    stats.bytes = for_each_message(files, |msg, clock| {
+    stats.bytes = for_each_message(files, |msg, _clock| {
         stats.messages += 1;
         if let Some(name) = msg.event_name() {
             stats.events += 1;
@@ -173,7 +173,7 @@ where
                 }
             }
         }
-        pipeline.on_message(msg, clock)?;
+        pipeline.on_recorded(msg)?;
         Ok(())
     })?;
     pipeline.finish_all()?;

@@ -1,5 +1,5 @@
 //! The compiled daemon (`missedcalld run`) under store faults, fed by the stand-in PBX of
-//! `missedcalld::demo` on 127.0.0.1: the database file deleted mid-stream (later calls land in
+//! `missedcalld::ami::standin` on 127.0.0.1: the database file deleted mid-stream (later calls land in
 //! a new file at the same path), and SIGTERM while the disk is full (the daemon exits within its
 //! stop budget, keeps what was committed and logs each call it could not save), and AMI data
 //! with raw control bytes (it reaches the log escaped). The full-disk test mounts a small tmpfs
@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use missedcalld::demo::{self, Pacing, ServedEvent};
+use missedcalld::ami::standin::{self, Pacing, ServedEvent, StandinPbx};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +23,7 @@ fn root() -> PathBuf {
 fn two_captures() -> [(PathBuf, Vec<ServedEvent>); 2] {
     let load = |name: &str| {
         let path = root().join("ami-fixtures/lab2").join(name);
-        let events = demo::capture_events(&std::fs::read(&path).expect("capture"));
+        let events = standin::capture_events(&std::fs::read(&path).expect("capture"));
         (path, events)
     };
     let mut both = [load("02-queue-abandon.ami"), load("13-concurrent-mix.ami")];
@@ -61,14 +61,15 @@ impl Pbx {
                 port_tx
                     .send(listener.local_addr().expect("addr").port())
                     .expect("port");
-                let hook: demo::OnWritten = Box::new(move |i, _| {
+                let hook: standin::OnWritten = Box::new(move |i, _| {
                     if i == hold_after {
                         // Blocks this thread only: the daemon is another process.
                         let _ = gate_rx.recv();
                     }
                 });
-                demo::serve(
+                standin::serve(
                     listener,
+                    StandinPbx::open(),
                     Arc::new(events),
                     Pacing::PerSecond(400.0),
                     Some(hook),

@@ -3,13 +3,13 @@
 //! commit and recording goes on at the path; a stop deadline makes `close` give up a batch that
 //! cannot commit (here: another connection holding the write lock) instead of waiting forever.
 
-mod store_support;
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use missedcalld::store::{Store, StoreError};
-use store_support::*;
+use support::store::*;
 
 fn linkedids(path: &Path) -> Vec<String> {
     column(&conn(path), "SELECT linkedid FROM calls ORDER BY linkedid")

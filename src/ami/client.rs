@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use super::action::{Action, md5_key};
 use super::codec::{AmiCodec, AmiError, Frame};
 use super::message::Message;
-use crate::time::EventTime;
+use crate::time::LocalTime;
 
 pub use super::config::{AuthMethod, ClientConfig};
 
@@ -47,8 +47,8 @@ pub enum ClientEvent {
     Message {
         /// The event.
         msg: Message,
-        /// When the socket reader parsed it (for events without `Timestamp`).
-        received_at: EventTime,
+        /// When the socket reader parsed it, on this machine's clock.
+        received_at: LocalTime,
     },
     /// The connection was lost after `Connected`; a reconnect follows.
     Disconnected {
@@ -342,7 +342,7 @@ impl Conn<'_> {
             }
             let ev = ClientEvent::Message {
                 msg,
-                received_at: EventTime::now(),
+                received_at: LocalTime::now(),
             };
             if !self.sink.push(ev) {
                 self.closed_by_consumer = true;

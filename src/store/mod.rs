@@ -2,8 +2,10 @@
 //!
 //! One writer thread owns the read-write connection. [`Store::record`] sends a finished call
 //! over a bounded channel (blocking when it is full: back-pressure, nothing is dropped); the
-//! writer applies the calls in arrival order in one `BEGIN IMMEDIATE` transaction per batch and
-//! runs the callback-task rules of [`crate::callbacks`] inside it. A batch that cannot be
+//! writer applies the calls in arrival order in one `BEGIN IMMEDIATE` transaction per batch:
+//! for each call it reads the open task of its number, asks [`crate::callbacks::decide`] what to
+//! do and runs that [`crate::callbacks::TaskOp`]. New rules arrive as a message
+//! ([`Store::set_rules`]) between two batches; the store is never reopened for them. A batch that cannot be
 //! committed (another process holding the write lock, disk full) is rolled back and retried
 //! whole until it commits; it is never dropped.
 //!
@@ -11,16 +13,21 @@
 //! replaying the same events twice adds no rows, no `missed_count`, no attempts.
 //!
 //! The writer checks before and after each commit, and every 10 s when idle, that the file at
-//! the path is still the one it writes to (device and inode). When it was deleted or replaced it logs an ERROR, opens a new database
-//! at the path (schema included) and commits the same batch there.
+//! the path is still the one it writes to (device and inode). When it was deleted or replaced
+//! it logs an ERROR, opens a new database at the path (schema included) and commits the same
+//! batch there.
 //!
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
+mod calendar;
 mod file;
 pub mod migrations;
 pub mod queries;
+mod sql_types;
 mod writer;
+
+pub use sql_types::BadSpelling;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,9 +40,7 @@ use chrono::DateTime;
 use rusqlite::Connection;
 use rusqlite::ffi::ErrorCode;
 
-use crate::callbacks::CallbacksConfig;
-use crate::callbacks::number::NumbersConfig;
-use crate::callbacks::sla::Calendar;
+use crate::callbacks::TaskRules;
 use crate::calls::outcome::FinishedCall;
 use crate::time::EventTime;
 
@@ -157,12 +162,8 @@ impl StoreError {
 pub struct StoreSettings {
     /// The SQLite file (created with its directory's permissions if missing).
     pub path: PathBuf,
-    /// Working hours for deadlines; its timezone is stored in `meta` for reports.
-    pub calendar: Calendar,
-    /// SLA and task-closing rules.
-    pub callbacks: CallbacksConfig,
-    /// Number normalization for task matching.
-    pub numbers: NumbersConfig,
+    /// The callback-task rules; the calendar's timezone is stored in `meta` for reports.
+    pub rules: TaskRules,
     /// Most calls in one transaction.
     pub batch_max: usize,
     /// Longest time spent collecting one batch.
@@ -198,9 +199,7 @@ impl StoreSettings {
     pub fn new(path: impl Into<PathBuf>) -> StoreSettings {
         StoreSettings {
             path: path.into(),
-            calendar: Calendar::default(),
-            callbacks: CallbacksConfig::default(),
-            numbers: NumbersConfig::default(),
+            rules: TaskRules::default(),
             batch_max: DEFAULT_BATCH_MAX,
             batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
@@ -248,6 +247,7 @@ pub struct StatsSnapshot {
 enum Cmd {
     Record(Box<FinishedCall>),
     Flush(mpsc::Sender<()>),
+    SetRules(Box<TaskRules>),
 }
 
 /// Handle to the writer thread. `record` and `flush` take `&self`, so an `Arc<Store>` can be
@@ -286,23 +286,18 @@ fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreE
     Ok(conn)
 }
 
-/// Opens (creating if needed) and migrates the database and records the calendar timezone in
-/// `meta`: at start, and again when the file was deleted or replaced under the writer.
+/// Opens (creating if needed) and migrates the database and records the calendar for the
+/// views: at start, and again when the file was deleted or replaced under the writer.
 fn open_database(settings: &StoreSettings) -> Result<Connection, StoreError> {
     let mut conn = open_writer_connection(settings)?;
     migrations::migrate(&mut conn, &settings.path)?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('calendar_timezone', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [settings.calendar.timezone_name()],
-    )
-    .map_err(StoreError::sql("store calendar timezone in meta"))?;
+    calendar::record(&conn, &settings.rules)?;
     Ok(conn)
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database, records the calendar timezone in
-    /// `meta`, and starts the writer thread.
+    /// Opens (creating if needed) and migrates the database, records the calendar for the
+    /// views ([`calendar`]), and starts the writer thread.
     pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
         let conn = open_database(&settings)?;
 
@@ -328,6 +323,14 @@ impl Store {
     pub fn record(&self, call: FinishedCall) -> Result<(), StoreError> {
         let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
         tx.send(Cmd::Record(Box::new(call)))
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Judges every call recorded after this one by `rules` (calls recorded before keep the
+    /// old ones). The file stays open.
+    pub fn set_rules(&self, rules: TaskRules) -> Result<(), StoreError> {
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
+        tx.send(Cmd::SetRules(Box::new(rules)))
             .map_err(|_| StoreError::WriterGone)
     }
 
