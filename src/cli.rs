@@ -42,6 +42,10 @@ pub enum Command {
         /// Print the number of events by name instead of nothing.
         #[arg(long)]
         stats: bool,
+        /// Send the configured notifications for what is replayed (by default a replay
+        /// notifies nobody).
+        #[arg(long)]
+        notify: bool,
         /// Capture files, replayed in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -94,6 +98,15 @@ pub enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// List notifications pending or failed.
+    Outbox {
+        /// SQLite database to read.
+        #[arg(long)]
+        db: PathBuf,
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a configuration file and name the bad field.
     CheckConfig {
         /// Configuration file (TOML).
@@ -113,8 +126,10 @@ pub fn main(cli: Cli) -> ExitCode {
             config,
             db,
             stats,
+            notify,
             files,
-        } => replay_command(config.as_deref(), &db, stats, &files, stdout),
+        } => replay_command(config.as_deref(), &db, stats, notify, &files, stdout),
+        Command::Outbox { db, json } => crate::notify::list::outbox(&db, json, stdout),
         Command::Missed {
             db,
             since,
@@ -167,6 +182,7 @@ fn replay_command(
     config: Option<&Path>,
     db: &Path,
     stats: bool,
+    notify: bool,
     files: &[PathBuf],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -177,6 +193,11 @@ fn replay_command(
     crate::logging::init(&cfg.log)?;
     let mut settings = crate::daemon::store_settings(&cfg)?;
     settings.path = db.to_path_buf();
+    let routes = crate::notify::outbox::Routes::new(&cfg.notify);
+    let notify = notify && !routes.is_empty();
+    if notify {
+        settings.notify = Some(std::sync::Arc::new(routes));
+    }
     let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
     let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
     let started = std::time::Instant::now();
@@ -185,6 +206,23 @@ fn replay_command(
         .into_sink()
         .close()
         .context("committing the replay")?;
+    if notify {
+        let left = crate::notify::worker::drain(crate::notify::worker::WorkerSettings {
+            db: db.to_path_buf(),
+            config: cfg.notify.clone(),
+            calendar: crate::callbacks::sla::Calendar::new(&cfg.calendar)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            clock: crate::notify::worker::wall_clock(),
+            scans: false,
+        })?;
+        if left.pending + left.failed > 0 {
+            tracing::warn!(
+                pending = left.pending,
+                failed = left.failed,
+                "not every notification was delivered; `missedcalld run` on this database retries the pending ones, `missedcalld outbox` lists them"
+            );
+        }
+    }
     let secs = started.elapsed().as_secs_f64();
     if stats {
         write!(out, "{}", seen.render())?;

@@ -139,8 +139,8 @@ pub struct Config {
     pub calls: TrackerConfig,
     /// Log level and format.
     pub log: LogSection,
-    /// Notification targets (parsed and validated; not delivered in this version).
-    pub notify: NotifySection,
+    /// Notifications: language, digest, webhook / Telegram / exec sinks.
+    pub notify: crate::notify::NotifyConfig,
     /// The AMI secret, resolved from its source by [`Config::load`]; `None` when no source is
     /// configured and no systemd credential directory is set.
     #[serde(skip)]
@@ -506,55 +506,6 @@ impl Default for LogSection {
     }
 }
 
-/// `[notify]`: where missed calls and overdue tasks would be announced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifySection {
-    /// `[[notify.webhook]]` entries.
-    pub webhook: Vec<WebhookSection>,
-}
-
-/// One `[[notify.webhook]]`: an HTTP POST of a JSON body.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSection {
-    /// `http://` or `https://` URL.
-    pub url: String,
-}
-
-/// Checks the shape of an `http(s)://host[:port][/path]` URL without a URL library.
-fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?} contains whitespace"));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((h, p)) => (h, p.strip_prefix(':')),
-            None => return Err(format!("{url:?} has an unclosed [IPv6] host")),
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
-    }
-    if let Some(p) = port
-        && p.parse::<u16>().ok().filter(|p| *p != 0).is_none()
-    {
-        return Err(format!("{url:?} has an invalid port {p:?}"));
-    }
-    Ok(())
-}
-
 /// What a reload changes: each flag says one running part must be rebuilt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConfigChange {
@@ -624,6 +575,7 @@ impl Config {
         if let Some(ami) = &cfg.ami {
             cfg.ami_secret = ami.resolve_secret(credentials_dir)?;
         }
+        cfg.notify.resolve_secrets(credentials_dir)?;
         Ok(cfg)
     }
 
@@ -660,9 +612,7 @@ impl Config {
                 format!("{:?} is not a log filter: {e}", self.log.level),
             ));
         }
-        for (i, hook) in self.notify.webhook.iter().enumerate() {
-            check_url(&hook.url).map_err(|r| invalid(format!("notify.webhook[{i}].url"), r))?;
-        }
+        self.notify.validate()?;
         Ok(())
     }
 
@@ -713,11 +663,8 @@ impl Config {
             self.callbacks.offhours_deadline.format("%H:%M")
         ));
         parts.push(format!("log {}", self.log.level));
-        if !self.notify.webhook.is_empty() {
-            parts.push(format!(
-                "{} webhook(s) (not delivered in this version)",
-                self.notify.webhook.len()
-            ));
+        if let Some(n) = self.notify.summary() {
+            parts.push(n);
         }
         parts.join("; ")
     }
@@ -940,16 +887,6 @@ mod tests {
             let e = parse(src).unwrap_err();
             assert_eq!(e.field(), Some(field), "{src}: {e}");
         }
-    }
-
-    #[test]
-    fn webhook_urls() {
-        assert!(check_url("http://127.0.0.1:8080/missed").is_ok());
-        assert!(check_url("https://hooks.example.com/x?y=1").is_ok());
-        assert!(check_url("http://[::1]:80/").is_ok());
-        assert!(check_url("http://host:99999/").is_err());
-        assert!(check_url("http://a b/").is_err());
-        assert!(check_url("127.0.0.1/x").is_err());
     }
 
     #[test]

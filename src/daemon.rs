@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -37,9 +37,11 @@ use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
 use crate::config::{AuthKind, Config, ResolvedSecret};
 use crate::logging;
+use crate::notify::outbox::Routes;
+use crate::notify::worker::{self as notify_worker, WorkerHandle, WorkerSettings};
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
-use crate::store::{Store, StoreError, StoreSettings};
+use crate::store::{CommitHook, Store, StoreError, StoreSettings};
 use crate::time::EventTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
@@ -153,10 +155,11 @@ pub async fn run_controlled(
         "starting: {}",
         cfg.summary()
     );
-    warn_notifications(&cfg);
 
-    let store = Store::open(store_settings(&cfg)?)
+    let wake = Arc::new(Notify::new());
+    let store = Store::open(daemon_store_settings(&cfg, &wake)?)
         .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
+    let mut notifier = start_notifier(&cfg, &wake)?;
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
     let worker = spawn_worker(cfg.calls.clone(), store, work_rx, Arc::clone(&status))?;
 
@@ -170,7 +173,8 @@ pub async fn run_controlled(
             biased;
             ctl = controls.recv() => match ctl {
                 Some(Control::Reload) => {
-                    match reload(&config_path, &cfg, &work_tx, &mut client, &mut client_cancel).await {
+                    let running = Running { work_tx: &work_tx, wake: &wake, notifier: &mut notifier };
+                    match reload(&config_path, &cfg, running, &mut client, &mut client_cancel).await {
                         Ok(Some(new)) => {
                             cfg = new;
                             status.reloads.fetch_add(1, Ordering::Relaxed);
@@ -208,6 +212,10 @@ pub async fn run_controlled(
         .await
         .map_err(|e| anyhow!("waiting for the pipeline thread: {e}"))?;
     let worker_result = joined.map_err(|_| anyhow!("the pipeline thread panicked"))?;
+    if let Some(n) = notifier.take() {
+        // Pending notifications stay in the outbox for the next start.
+        let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+    }
     status.connected.store(false, Ordering::Relaxed);
     outcome?;
     worker_result?;
@@ -231,13 +239,40 @@ fn usable_secret(cfg: &Config) -> anyhow::Result<ResolvedSecret> {
     })
 }
 
-fn warn_notifications(cfg: &Config) {
-    if !cfg.notify.webhook.is_empty() {
-        warn!(
-            webhooks = cfg.notify.webhook.len(),
-            "notifications are configured but not delivered in this version"
-        );
+/// [`store_settings`] plus what the daemon adds: the notification routes written with each
+/// missed call, and the worker's wake-up after each commit.
+fn daemon_store_settings(cfg: &Config, wake: &Arc<Notify>) -> anyhow::Result<StoreSettings> {
+    let mut s = store_settings(cfg)?;
+    let routes = Routes::new(&cfg.notify);
+    if !routes.is_empty() {
+        s.notify = Some(Arc::new(routes));
+        let wake = Arc::clone(wake);
+        s.on_commit = Some(CommitHook(Arc::new(move || wake.notify_one())));
     }
+    Ok(s)
+}
+
+/// Starts the delivery worker when `[notify]` has a sink.
+fn start_notifier(cfg: &Config, wake: &Arc<Notify>) -> anyhow::Result<Option<WorkerHandle>> {
+    if !cfg.notify.has_sinks() {
+        return Ok(None);
+    }
+    let settings = WorkerSettings {
+        db: cfg.store.path.clone(),
+        config: cfg.notify.clone(),
+        calendar: Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?,
+        clock: notify_worker::wall_clock(),
+        scans: true,
+    };
+    let handle = notify_worker::spawn(settings, Arc::clone(wake)).context("notify")?;
+    Ok(Some(handle))
+}
+
+/// The running parts a reload may rebuild besides the AMI client.
+struct Running<'a> {
+    work_tx: &'a std_mpsc::Sender<Work>,
+    wake: &'a Arc<Notify>,
+    notifier: &'a mut Option<WorkerHandle>,
 }
 
 /// The client settings for `cfg` (which must have `[ami]`).
@@ -297,7 +332,7 @@ async fn stop_client(
 async fn reload(
     path: &Path,
     old: &Config,
-    work_tx: &std_mpsc::Sender<Work>,
+    running: Running<'_>,
     client: &mut ClientHandle,
     client_cancel: &mut CancellationToken,
 ) -> anyhow::Result<Option<Config>> {
@@ -309,9 +344,11 @@ async fn reload(
         info!("configuration unchanged");
         return Ok(None);
     }
+    let work_tx = running.work_tx;
     // The only step that can fail goes first, so a failure leaves everything as it was.
-    if change.store_changed || change.callbacks_changed {
-        let settings = store_settings(&new)?;
+    let rebuild_store = change.store_changed || change.callbacks_changed || change.notify_changed;
+    if rebuild_store {
+        let settings = daemon_store_settings(&new, running.wake)?;
         let (done_tx, done_rx) = oneshot::channel();
         work_tx
             .send(Work::ReplaceStore(Box::new(settings), done_tx))
@@ -337,8 +374,14 @@ async fn reload(
         *client_cancel = CancellationToken::new();
         *client = client::spawn(client_config(&new, secret), client_cancel.clone());
     }
-    if change.notify_changed {
-        warn_notifications(&new);
+    if rebuild_store {
+        if let Some(old) = running.notifier.take() {
+            let _ = tokio::task::spawn_blocking(move || old.stop()).await;
+        }
+        match start_notifier(&new, running.wake) {
+            Ok(n) => *running.notifier = n,
+            Err(e) => error!("notifications not restarted: {e:#}"),
+        }
     }
     info!(changed = %change, "configuration reloaded: {}", new.summary());
     Ok(Some(new))

@@ -148,7 +148,8 @@ fn write_table(
     Ok(())
 }
 
-fn missed_json(m: &MissedRow) -> Value {
+/// One item of `missed --json` (also the `missed_call` of a notification payload).
+pub fn missed_json(m: &MissedRow) -> Value {
     json!({
         "linkedid": m.linkedid,
         "caller": m.caller,
@@ -251,6 +252,27 @@ pub fn task_status(t: &TaskRow, now: EventTime) -> &str {
     }
 }
 
+/// One item of `tasks --json` (also the `task` of a notification payload).
+pub fn task_json(t: &TaskRow, now: EventTime) -> Value {
+    json!({
+        "id": t.id,
+        "number": t.number,
+        "status": task_status(t, now),
+        "missed_count": t.missed_count,
+        "first_missed_at": t.first_missed_at.to_rfc3339(),
+        "last_missed_at": t.last_missed_at.to_rfc3339(),
+        "deadline": t.deadline.to_rfc3339(),
+        "closed_at": t.closed_at.map(EventTime::to_rfc3339),
+        "closed_by": t.closed_by.as_ref().map(|b| json!({
+            "direction": b.direction,
+            "agent": b.agent,
+            "linkedid": b.linkedid,
+        })),
+        "attempts": t.attempts,
+        "assignee": t.assignee,
+    })
+}
+
 /// `missedcalld tasks`: every callback task (or those with `status`), by id.
 pub fn tasks(
     db: &Path,
@@ -284,28 +306,7 @@ pub fn tasks_at(
         .filter(|t| status.is_none_or(|s| task_status(t, now) == s))
         .collect();
     if json {
-        let arr: Vec<Value> = rows
-            .iter()
-            .map(|t| {
-                json!({
-                    "id": t.id,
-                    "number": t.number,
-                    "status": task_status(t, now),
-                    "missed_count": t.missed_count,
-                    "first_missed_at": t.first_missed_at.to_rfc3339(),
-                    "last_missed_at": t.last_missed_at.to_rfc3339(),
-                    "deadline": t.deadline.to_rfc3339(),
-                    "closed_at": t.closed_at.map(EventTime::to_rfc3339),
-                    "closed_by": t.closed_by.as_ref().map(|b| json!({
-                        "direction": b.direction,
-                        "agent": b.agent,
-                        "linkedid": b.linkedid,
-                    })),
-                    "attempts": t.attempts,
-                    "assignee": t.assignee,
-                })
-            })
-            .collect();
+        let arr: Vec<Value> = rows.iter().map(|t| task_json(t, now)).collect();
         serde_json::to_writer_pretty(&mut *out, &arr)?;
         writeln!(out)?;
         return Ok(());
@@ -519,6 +520,53 @@ const REPORT_COLUMNS: [&str; 7] = [
     "avg_wait_missed_seconds",
 ];
 
+/// The `report --json` object of a computed report.
+fn report_object(
+    rep: &Report,
+    s: Option<EventTime>,
+    u: Option<EventTime>,
+    by: &str,
+    tz: Tz,
+) -> serde_json::Map<String, Value> {
+    let mut obj = rep.total.json();
+    obj.insert("since".into(), json!(s.map(EventTime::to_rfc3339)));
+    obj.insert("until".into(), json!(u.map(EventTime::to_rfc3339)));
+    obj.insert("timezone".into(), json!(tz.name()));
+    obj.insert("by_key".into(), json!(by));
+    let rows: Vec<Value> = rep
+        .by
+        .iter()
+        .map(|(k, t)| {
+            let mut m = serde_json::Map::new();
+            m.insert("key".into(), json!(k));
+            m.extend(t.json());
+            Value::Object(m)
+        })
+        .collect();
+    obj.insert("by".into(), Value::Array(rows));
+    obj.insert("heatmap".into(), json!(rep.heatmap));
+    obj
+}
+
+/// The `report --json` object for `[since, until)` by `by`, from an open database (the
+/// daily digest's figures).
+pub fn report_json(
+    rdb: &ReadDb,
+    since: Option<EventTime>,
+    until: Option<EventTime>,
+    by: &str,
+    tz: Tz,
+) -> anyhow::Result<Value> {
+    let (calls, tasks) = rdb.snapshot(|r| {
+        Ok((
+            r.inbound_calls(since, until)?,
+            r.tasks_opened(since, until)?,
+        ))
+    })?;
+    let rep = build_report(&calls, &tasks, by, tz);
+    Ok(Value::Object(report_object(&rep, since, until, by, tz)))
+}
+
 /// `missedcalld report`: totals, a break-down `by` day/queue/agent/did, and a weekday x hour
 /// heatmap of missed calls (by the hour the call came in, calendar timezone). Tasks count by
 /// their first miss; `callback_never` = tasks not (yet) called back, overdue or not.
@@ -541,23 +589,7 @@ pub fn report(
     let rep = build_report(&calls, &tasks, by, tz);
     match format {
         ReportFormat::Json => {
-            let mut obj = rep.total.json();
-            obj.insert("since".into(), json!(s.map(EventTime::to_rfc3339)));
-            obj.insert("until".into(), json!(u.map(EventTime::to_rfc3339)));
-            obj.insert("timezone".into(), json!(tz.name()));
-            obj.insert("by_key".into(), json!(by));
-            let rows: Vec<Value> = rep
-                .by
-                .iter()
-                .map(|(k, t)| {
-                    let mut m = serde_json::Map::new();
-                    m.insert("key".into(), json!(k));
-                    m.extend(t.json());
-                    Value::Object(m)
-                })
-                .collect();
-            obj.insert("by".into(), Value::Array(rows));
-            obj.insert("heatmap".into(), json!(rep.heatmap));
+            let obj = report_object(&rep, s, u, by, tz);
             serde_json::to_writer_pretty(&mut *out, &Value::Object(obj))?;
             writeln!(out)?;
         }

@@ -14,6 +14,7 @@
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
 pub mod migrations;
+pub mod outbox;
 pub mod queries;
 mod writer;
 
@@ -32,6 +33,7 @@ use crate::callbacks::CallbacksConfig;
 use crate::callbacks::number::NumbersConfig;
 use crate::callbacks::sla::Calendar;
 use crate::calls::outcome::FinishedCall;
+use crate::notify::outbox::Routes;
 use crate::time::EventTime;
 
 /// Default number of calls committed in one transaction at most.
@@ -158,6 +160,21 @@ pub struct StoreSettings {
     pub busy_timeout: Duration,
     /// Calls that may wait for the writer before `record` blocks.
     pub queue_capacity: usize,
+    /// Sinks to write outbox rows for, in each missed call's transaction; `None`: no
+    /// notifications (replay without `--notify`).
+    pub notify: Option<Arc<Routes>>,
+    /// Called after every commit that stored new calls (wakes the delivery worker).
+    pub on_commit: Option<CommitHook>,
+}
+
+/// A callback run by the writer thread after a commit; it must not block.
+#[derive(Clone)]
+pub struct CommitHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
+    }
 }
 
 impl StoreSettings {
@@ -172,6 +189,8 @@ impl StoreSettings {
             batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            notify: None,
+            on_commit: None,
         }
     }
 }

@@ -129,7 +129,7 @@ pub struct InboundRow {
 /// A read-only connection to a missedcalld database.
 #[derive(Debug)]
 pub struct ReadDb {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
 }
 

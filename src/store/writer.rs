@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Cmd, StoreError, StoreSettings, StoreStats, format_time, parse_time};
+use super::{Cmd, StoreError, StoreSettings, StoreStats, format_time, outbox, parse_time};
 use crate::callbacks::{self, TaskEffect, number};
 use crate::calls::outcome::FinishedCall;
+use crate::notify::EventKind;
+use crate::notify::outbox::Subject;
 use crate::time::EventTime;
 
 /// First pause after a failed batch; doubles up to [`MAX_BACKOFF`].
@@ -237,6 +239,11 @@ impl Writer {
                     for log in &outcome.logs {
                         log.emit();
                     }
+                    if outcome.written > 0
+                        && let Some(hook) = &self.settings.on_commit
+                    {
+                        (hook.0)();
+                    }
                     return;
                 }
                 Err(err) => {
@@ -442,6 +449,19 @@ fn apply_call(
                     ])
                 })
                 .map_err(StoreError::sql("insert missed call"))?;
+            if let Some(routes) = &settings.notify {
+                let agents: Vec<&str> = call.attempts.iter().map(|a| a.agent.as_str()).collect();
+                let deliveries = routes.deliveries(Subject::MissedCall { agents: &agents });
+                outbox::enqueue(
+                    conn,
+                    EventKind::MissedCall,
+                    Some(call_id),
+                    task_id,
+                    None,
+                    &deliveries,
+                    EventTime::now(),
+                )?;
+            }
         }
         (None, Some(n)) => settle_task(conn, call, n, settings, logs)?,
         (None, None) => {}
