@@ -175,19 +175,20 @@ fn missed_call(w: &Words, call: &Value, task: &Value) -> String {
         _ => {}
     }
     s.push_str(". ");
-    let agents: Vec<(String, String)> = call["agents"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        w.esc(x["agent"].as_str().unwrap_or("?")),
-                        w.secs(&x["ring_seconds"]),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    // Each agent once, in first-ring order, with the seconds of all its rings together.
+    let mut rings: Vec<(String, f64)> = Vec::new();
+    for a in call["agents"].as_array().into_iter().flatten() {
+        let name = w.esc(a["agent"].as_str().unwrap_or("?"));
+        let secs = a["ring_seconds"].as_f64().unwrap_or(0.0);
+        match rings.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += secs,
+            None => rings.push((name, secs)),
+        }
+    }
+    let agents: Vec<(String, String)> = rings
+        .into_iter()
+        .map(|(n, secs)| (n, w.secs(&Value::from(secs))))
+        .collect();
     let waited = w.secs(&call["wait_seconds"]);
     let reason = call["loss_reason"].as_str().unwrap_or("");
     let rang = {

@@ -451,14 +451,13 @@ fn render_payload(
                 Some((lid, ended)) => rdb.missed_call(lid, *ended)?.map(|m| missed_json(&m)),
                 None => None,
             };
-            payload::envelope(
-                &row.notification,
-                row.event,
-                &created,
-                call,
-                task(row.task_id)?,
-                None,
-            )
+            // The task as this miss left it: later misses of the same number do not change
+            // what this notification says.
+            let mut task = task(row.task_id)?;
+            if let (Some(t), Some(n)) = (task.as_mut(), row.task_missed_count) {
+                t["missed_count"] = json!(n);
+            }
+            payload::envelope(&row.notification, row.event, &created, call, task, None)
         }
         EventKind::TaskOverdue => payload::envelope(
             &row.notification,

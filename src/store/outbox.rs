@@ -17,12 +17,15 @@ use crate::notify::outbox::{Delivery, Routes, Subject};
 use crate::time::EventTime;
 
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications (id, event, created_at, call_id, \
-     task_id, digest_day) VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5) RETURNING id";
+     task_id, digest_day, task_missed_count) VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, \
+     ?5, CASE WHEN ?1 = 'missed_call' THEN \
+     (SELECT missed_count FROM callback_tasks WHERE id = ?4) END) RETURNING id";
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (notification_id, sink, target, recipient, \
      status, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5)";
 
-/// Writes one notification and its outbox rows (nothing when `deliveries` is empty); returns
-/// the notification's id.
+/// Writes one notification created at `now` and its outbox rows, due from `due` (nothing when
+/// `deliveries` is empty); returns the notification's id.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn enqueue(
     conn: &Connection,
     event: EventKind,
@@ -31,11 +34,13 @@ pub(super) fn enqueue(
     digest_day: Option<&str>,
     deliveries: &[Delivery],
     now: EventTime,
+    due: EventTime,
 ) -> Result<Option<String>, StoreError> {
     if deliveries.is_empty() {
         return Ok(None);
     }
     let now = format_time(now);
+    let due = format_time(due);
     let id: String = conn
         .prepare_cached(INSERT_NOTIFICATION)
         .and_then(|mut st| {
@@ -49,7 +54,7 @@ pub(super) fn enqueue(
         .prepare_cached(INSERT_OUTBOX)
         .map_err(StoreError::sql("insert outbox row"))?;
     for d in deliveries {
-        st.execute(params![id, d.sink, d.target, d.recipient, now])
+        st.execute(params![id, d.sink, d.target, d.recipient, due])
             .map_err(StoreError::sql("insert outbox row"))?;
     }
     Ok(Some(id))
@@ -80,6 +85,8 @@ pub struct DueRow {
     pub call: Option<(String, EventTime)>,
     /// The task (missed_call with a task, task_overdue).
     pub task_id: Option<i64>,
+    /// missed_call: the task's `missed_count` right after this miss.
+    pub task_missed_count: Option<i64>,
     /// The digest's local day.
     pub digest_day: Option<String>,
 }
@@ -263,12 +270,13 @@ impl OutboxDb {
             Option<String>,
             Option<i64>,
             Option<String>,
+            Option<i64>,
         );
         let raw: Vec<Raw> = self.write("claim due outbox rows", |tx| {
             let mut st = tx.prepare_cached(
                 "SELECT o.id, n.id, n.event, n.created_at, o.sink, o.recipient, o.attempts,
                         o.first_attempt_at, n.payload, c.linkedid, c.ended_at, n.task_id,
-                        n.digest_day
+                        n.digest_day, n.task_missed_count
                    FROM outbox o
                    JOIN notifications n ON n.id = o.notification_id
                    LEFT JOIN calls c ON c.id = n.call_id
@@ -292,6 +300,7 @@ impl OutboxDb {
                         r.get(10)?,
                         r.get(11)?,
                         r.get(12)?,
+                        r.get(13)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -322,6 +331,7 @@ impl OutboxDb {
             ended,
             task,
             day,
+            task_missed_count,
         ) in raw
         {
             let call = match (lid, ended) {
@@ -343,6 +353,7 @@ impl OutboxDb {
                 payload,
                 call,
                 task_id: task,
+                task_missed_count,
                 digest_day: day,
             });
         }
@@ -475,6 +486,7 @@ impl OutboxDb {
                 None,
                 &d,
                 now,
+                now,
             )?
             .is_some()
             {
@@ -513,6 +525,7 @@ impl OutboxDb {
                 None,
                 Some(day),
                 &routes.deliveries(Subject::DailyDigest),
+                now,
                 now,
             )?
             .is_some();

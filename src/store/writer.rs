@@ -460,6 +460,8 @@ fn apply_call(
                     None,
                     &deliveries,
                     EventTime::now(),
+                    // Due from the moment of the miss: a replay on any clock sends at once.
+                    call.ended_at,
                 )?;
             }
         }

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -64,12 +63,69 @@ pub fn ok() -> Reply {
 
 type Script = Box<dyn FnMut(usize, &Received) -> Reply + Send>;
 
-/// A real HTTP server on 127.0.0.1.
+/// A real HTTP/1.1 server on 127.0.0.1 (hyper), one connection task per client.
 pub struct Receiver {
     pub port: u16,
     got: Arc<Mutex<Vec<Received>>>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
     thread: Option<JoinHandle<()>>,
+}
+
+async fn answer(
+    req: hyper::Request<hyper::body::Incoming>,
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<(usize, Script)>>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    use http_body_util::BodyExt;
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    let mut r = Received {
+        path,
+        headers,
+        body,
+        status: None,
+        at: Instant::now(),
+    };
+    let reply = {
+        let mut s = script.lock().expect("lock");
+        let n = s.0;
+        s.0 += 1;
+        (s.1)(n, &r)
+    };
+    match reply {
+        Reply::Status(code, extra, body) => {
+            r.status = Some(code);
+            got.lock().expect("lock").push(r);
+            let mut resp =
+                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+            *resp.status_mut() = hyper::StatusCode::from_u16(code).expect("status");
+            for (k, v) in extra {
+                resp.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                    v.parse().expect("header value"),
+                );
+            }
+            Ok(resp)
+        }
+        Reply::Hang => {
+            got.lock().expect("lock").push(r);
+            std::future::pending().await
+        }
+    }
 }
 
 impl Receiver {
@@ -78,60 +134,43 @@ impl Receiver {
         port: u16,
         script: impl FnMut(usize, &Received) -> Reply + Send + 'static,
     ) -> Receiver {
-        let server = tiny_http::Server::http(("127.0.0.1", port)).expect("bind receiver");
-        let port = server.server_addr().to_ip().expect("ip").port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind receiver");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
         let got = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(tokio::sync::Notify::new());
         let (g, s) = (Arc::clone(&got), Arc::clone(&stop));
-        let mut script: Script = Box::new(script);
+        let script: Arc<Mutex<(usize, Script)>> = Arc::new(Mutex::new((0, Box::new(script))));
         let thread = std::thread::spawn(move || {
-            let mut hung = Vec::new();
-            let mut n = 0;
-            while !s.load(Ordering::Relaxed) {
-                let Ok(Some(mut req)) = server.recv_timeout(Duration::from_millis(20)) else {
-                    continue;
-                };
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                let mut r = Received {
-                    path: req.url().to_string(),
-                    headers: req
-                        .headers()
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.field.as_str().as_str().to_ascii_lowercase(),
-                                h.value.as_str().to_string(),
-                            )
-                        })
-                        .collect(),
-                    body,
-                    status: None,
-                    at: Instant::now(),
-                };
-                match script(n, &r) {
-                    Reply::Status(code, headers, body) => {
-                        r.status = Some(code);
-                        let mut resp =
-                            tiny_http::Response::from_string(body).with_status_code(code);
-                        for (k, v) in headers {
-                            resp.add_header(
-                                tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes())
-                                    .expect("header"),
-                            );
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let mut conns = tokio::task::JoinSet::new();
+                loop {
+                    tokio::select! {
+                        () = s.notified() => break,
+                        accepted = listener.accept() => {
+                            let Ok((socket, _)) = accepted else { continue };
+                            let (g, script) = (Arc::clone(&g), Arc::clone(&script));
+                            conns.spawn(async move {
+                                let service = hyper::service::service_fn(move |req| {
+                                    answer(req, Arc::clone(&g), Arc::clone(&script))
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                                    .await;
+                            });
                         }
-                        g.lock().expect("lock").push(r);
-                        let _ = req.respond(resp);
-                    }
-                    Reply::Hang => {
-                        g.lock().expect("lock").push(r);
-                        hung.push(req);
                     }
                 }
-                n += 1;
-            }
-            drop(hung);
-            drop(server);
+                // Down: the listener and every open connection close.
+                drop(listener);
+                conns.abort_all();
+            });
         });
         Receiver {
             port,
@@ -180,7 +219,7 @@ impl Receiver {
     }
 
     fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

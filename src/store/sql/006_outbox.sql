@@ -9,6 +9,9 @@ CREATE TABLE notifications (
     created_at TEXT NOT NULL,
     call_id    INTEGER REFERENCES calls (id),
     task_id    INTEGER REFERENCES callback_tasks (id),
+    -- missed_call: the task's missed_count right after this miss (the payload shows the task
+    -- as it was then, even when the payload is rendered later, e.g. after a backfill).
+    task_missed_count INTEGER,
     -- daily_digest: the local day it sums up (YYYY-MM-DD).
     digest_day TEXT,
     -- The JSON payload, rendered once when first picked up, then never changed.
