@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::callbacks::ShownStatus;
 use crate::config::Config;
 use crate::output::{self, ReportFormat};
 use crate::pipeline::Pipeline;
@@ -70,9 +71,9 @@ pub enum Command {
         /// SQLite database to read.
         #[arg(long)]
         db: PathBuf,
-        /// Only tasks with this status: open, overdue, done_on_time, done_late.
+        /// Only tasks with this status.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<ShownStatus>,
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
@@ -136,7 +137,7 @@ pub fn main(cli: Cli) -> ExitCode {
             until,
             json,
         } => output::missed(&db, since.as_deref(), until.as_deref(), json, stdout),
-        Command::Tasks { db, status, json } => output::tasks(&db, status.as_deref(), json, stdout),
+        Command::Tasks { db, status, json } => output::tasks(&db, status, json, stdout),
         Command::Report {
             db,
             since,
@@ -234,4 +235,43 @@ fn replay_command(
         )?;
     }
     Ok(())
+}
+
+/// `--status` takes the contract spellings of [`ShownStatus`].
+impl clap::ValueEnum for ShownStatus {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ShownStatus::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks_status(value: &str) -> Result<Option<ShownStatus>, clap::Error> {
+        let cli = Cli::try_parse_from(["missedcalld", "tasks", "--db", "x.db", "--status", value])?;
+        match cli.command {
+            Command::Tasks { status, .. } => Ok(status),
+            _ => panic!("parsed another command"),
+        }
+    }
+
+    #[test]
+    fn tasks_status_takes_the_contract_spellings() {
+        for s in ShownStatus::ALL {
+            assert_eq!(tasks_status(s.as_str()).expect("valid status"), Some(s));
+        }
+        let err = tasks_status("pending")
+            .expect_err("unknown status")
+            .to_string();
+        assert!(err.contains("'pending'"), "{err}");
+        assert!(
+            err.contains("open, overdue, done_on_time, done_late"),
+            "{err}"
+        );
+    }
 }

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::ami::client::{self, AuthMethod, ClientConfig, ClientEvent, ClientHandle};
+use crate::callbacks::TaskRules;
 use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
 use crate::config::{AuthKind, Config, ResolvedSecret};
@@ -42,7 +43,7 @@ use crate::notify::worker::{self as notify_worker, WorkerHandle, WorkerSettings}
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
 use crate::store::{CommitHook, Store, StoreError, StoreSettings};
-use crate::time::EventTime;
+use crate::time::LocalTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
@@ -72,6 +73,8 @@ enum Work {
     Tick,
     /// New tracker settings.
     SetTracker(TrackerConfig),
+    /// New callback-task rules for the store's writer (the file stays open).
+    SetRules(Box<TaskRules>),
     /// Open a store with these settings and switch to it; the old one is flushed and closed.
     ReplaceStore(Box<StoreSettings>, oneshot::Sender<Result<(), StoreError>>),
     /// Process everything before this, close the store, end the thread.
@@ -298,12 +301,19 @@ pub fn client_config(cfg: &Config, secret: ResolvedSecret) -> ClientConfig {
     c
 }
 
+/// The callback-task rules of `[calendar]`, `[callbacks]` and `[numbers]`.
+pub fn task_rules(cfg: &Config) -> anyhow::Result<TaskRules> {
+    Ok(TaskRules {
+        calendar: Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?,
+        callbacks: cfg.callbacks.clone(),
+        numbers: cfg.numbers.clone(),
+    })
+}
+
 /// The store settings for `cfg`.
 pub fn store_settings(cfg: &Config) -> anyhow::Result<StoreSettings> {
     let mut s = StoreSettings::new(cfg.store.path.clone());
-    s.calendar = Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?;
-    s.callbacks = cfg.callbacks.clone();
-    s.numbers = cfg.numbers.clone();
+    s.rules = task_rules(cfg)?;
     s.batch_max = cfg.store.batch_max;
     s.batch_max_delay = Duration::from_millis(cfg.store.batch_max_delay_ms);
     Ok(s)
@@ -345,9 +355,9 @@ async fn reload(
         return Ok(None);
     }
     let work_tx = running.work_tx;
-    // The only step that can fail goes first, so a failure leaves everything as it was.
-    let rebuild_store = change.store_changed || change.callbacks_changed || change.notify_changed;
-    if rebuild_store {
+    // The steps that can fail go first, so a failure leaves everything as it was. New sinks
+    // change what the writer puts in the outbox: a new store handle.
+    if change.store_changed || change.notify_changed {
         let settings = daemon_store_settings(&new, running.wake)?;
         let (done_tx, done_rx) = oneshot::channel();
         work_tx
@@ -357,6 +367,11 @@ async fn reload(
             .await
             .map_err(|_| anyhow!("the pipeline thread stopped"))?
             .with_context(|| format!("opening the database {}", new.store.path.display()))?;
+    } else if change.callbacks_changed {
+        let rules = task_rules(&new)?;
+        work_tx
+            .send(Work::SetRules(Box::new(rules)))
+            .map_err(|_| anyhow!("the pipeline thread stopped"))?;
     }
     if change.log_changed
         && let Err(e) = logging::reload(&new.log)
@@ -374,7 +389,7 @@ async fn reload(
         *client_cancel = CancellationToken::new();
         *client = client::spawn(client_config(&new, secret), client_cancel.clone());
     }
-    if rebuild_store {
+    if change.store_changed || change.notify_changed || change.callbacks_changed {
         if let Some(old) = running.notifier.take() {
             let _ = tokio::task::spawn_blocking(move || old.stop()).await;
         }
@@ -417,7 +432,7 @@ fn worker(
                     r?;
                 }
                 Work::Tick => {
-                    pipeline.tick(EventTime::now())?;
+                    pipeline.tick(LocalTime::now())?;
                     debug!(
                         calls_in_progress = pipeline.tracker().in_progress(),
                         events = status.events_processed.load(Ordering::Relaxed),
@@ -425,6 +440,13 @@ fn worker(
                     );
                 }
                 Work::SetTracker(cfg) => pipeline.set_tracker_config(cfg),
+                Work::SetRules(rules) => {
+                    if let Err(e) = store.borrow().set_rules(*rules) {
+                        error!("new callback rules not applied: {e}");
+                    } else {
+                        info!("callback task rules applied");
+                    }
+                }
                 Work::ReplaceStore(settings, done) => {
                     let path = settings.path.clone();
                     match Store::open(*settings) {
@@ -479,7 +501,7 @@ fn on_client_event(
         }
         ClientEvent::Channels(items) => {
             let before = pipeline.tracker().in_progress();
-            pipeline.on_channels(&items, EventTime::now())?;
+            pipeline.on_channels(&items, LocalTime::now())?;
             info!(
                 channels = items.len(),
                 calls_before = before,

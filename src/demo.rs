@@ -27,7 +27,7 @@ use tokio_util::codec::{Decoder, FramedRead};
 use crate::ami::{AmiCodec, Frame, Message};
 use crate::daemon::{self, DaemonStatus};
 use crate::output::{self, ReportFormat};
-use crate::time::EventTime;
+use crate::time::{EventTime, LocalTime};
 
 /// The bundled captures (real Asterisk 22 sessions; see `ami-fixtures/lab2/README.md`).
 const CAPTURES: &[(&str, &[u8])] = &[
@@ -360,8 +360,9 @@ fn answer(action: &Message) -> (Vec<u8>, bool, bool) {
         .get_str("ActionID")
         .map(|id| format!("ActionID: {id}\r\n"))
         .unwrap_or_default();
-    let now = EventTime::now();
-    let stamp = format!("{}.{:06}", now.0 / 1_000_000, now.0 % 1_000_000);
+    // The stand-in PBX stamps with its own clock, which is this machine's.
+    let now = LocalTime::now().as_micros();
+    let stamp = format!("{}.{:06}", now / 1_000_000, now % 1_000_000);
     match name.as_str() {
         "challenge" => (
             format!("Response: Success\r\n{id}Challenge: 840193517\r\n\r\n").into_bytes(),

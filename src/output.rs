@@ -19,8 +19,9 @@ use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use crate::callbacks::sla::local_to_utc;
+use crate::callbacks::{ShownStatus, TaskStatus};
 use crate::store::queries::{self, InboundRow, MissedRow, ReadDb, TaskRow};
-use crate::time::EventTime;
+use crate::time::{EventTime, LocalTime, PbxClock};
 
 /// How `report` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,6 @@ pub enum ReportFormat {
     /// One CSV table: a header, a row per key, then a `(total)` row.
     Csv,
 }
-
-/// Task statuses accepted by `tasks --status`.
-pub const TASK_STATUSES: [&str; 4] = ["open", "overdue", "done_on_time", "done_late"];
 
 /// Report break-downs accepted by `report --by`.
 pub const REPORT_BY: [&str; 4] = ["day", "queue", "agent", "did"];
@@ -211,7 +209,7 @@ pub fn missed(
                 opt(&m.did).to_owned(),
                 opt(&m.queue).to_owned(),
                 format!("{:.1}", m.wait_seconds),
-                m.loss_reason.clone(),
+                m.loss_reason.as_str().to_owned(),
                 if m.voicemail { "yes" } else { "no" }.to_owned(),
                 if agents.is_empty() {
                     "-".to_owned()
@@ -243,21 +241,12 @@ pub fn missed(
     Ok(())
 }
 
-/// The status a reader sees: `overdue` for an open task past its deadline at `now`.
-pub fn task_status(t: &TaskRow, now: EventTime) -> &str {
-    if t.status == "open" && t.deadline < now {
-        "overdue"
-    } else {
-        &t.status
-    }
-}
-
 /// One item of `tasks --json` (also the `task` of a notification payload).
 pub fn task_json(t: &TaskRow, now: EventTime) -> Value {
     json!({
         "id": t.id,
         "number": t.number,
-        "status": task_status(t, now),
+        "status": t.shown_status(now),
         "missed_count": t.missed_count,
         "first_missed_at": t.first_missed_at.to_rfc3339(),
         "last_missed_at": t.last_missed_at.to_rfc3339(),
@@ -276,34 +265,28 @@ pub fn task_json(t: &TaskRow, now: EventTime) -> Value {
 /// `missedcalld tasks`: every callback task (or those with `status`), by id.
 pub fn tasks(
     db: &Path,
-    status: Option<&str>,
+    status: Option<ShownStatus>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    tasks_at(db, status, json, EventTime::now(), out)
+    // A reader has no stamped event to learn the PBX's clock from: it assumes ours.
+    let now = PbxClock::assume_equal().to_pbx(LocalTime::now());
+    tasks_at(db, status, json, now, out)
 }
 
 /// [`tasks`] judging `overdue` against `now` instead of the wall clock.
 pub fn tasks_at(
     db: &Path,
-    status: Option<&str>,
+    status: Option<ShownStatus>,
     json: bool,
     now: EventTime,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if let Some(s) = status
-        && !TASK_STATUSES.contains(&s)
-    {
-        bail!(
-            "--status {s:?}: expected one of {}",
-            TASK_STATUSES.join(", ")
-        );
-    }
     let (rdb, tz) = open(db)?;
     let rows: Vec<TaskRow> = rdb
         .snapshot(|r| r.tasks())?
         .into_iter()
-        .filter(|t| status.is_none_or(|s| task_status(t, now) == s))
+        .filter(|t| status.is_none_or(|s| t.shown_status(now) == s))
         .collect();
     if json {
         let arr: Vec<Value> = rows.iter().map(|t| task_json(t, now)).collect();
@@ -317,7 +300,7 @@ pub fn tasks_at(
             vec![
                 t.id.to_string(),
                 t.number.clone(),
-                task_status(t, now).to_owned(),
+                t.shown_status(now).as_str().to_owned(),
                 t.missed_count.to_string(),
                 local(t.first_missed_at, tz),
                 local(t.deadline, tz),
@@ -325,7 +308,11 @@ pub fn tasks_at(
                 t.attempts.to_string(),
                 t.closed_at.map_or("-".to_owned(), |c| local(c, tz)),
                 t.closed_by.as_ref().map_or("-".to_owned(), |b| {
-                    format!("{} {}", b.direction, b.agent.as_deref().unwrap_or("?"))
+                    format!(
+                        "{} {}",
+                        b.direction.as_str(),
+                        b.agent.as_deref().unwrap_or("?")
+                    )
                 }),
             ]
         })
@@ -376,10 +363,10 @@ impl Totals {
     }
 
     fn add_task(&mut self, t: &TaskRow) {
-        match t.status.as_str() {
-            "done_on_time" => self.callback_on_time += 1,
-            "done_late" => self.callback_late += 1,
-            _ => self.callback_never += 1,
+        match t.status {
+            TaskStatus::DoneOnTime => self.callback_on_time += 1,
+            TaskStatus::DoneLate => self.callback_late += 1,
+            TaskStatus::Open => self.callback_never += 1,
         }
     }
 

@@ -5,7 +5,7 @@
 use crate::ami::Message;
 use crate::calls::{FinishedCall, Tracker, TrackerConfig};
 use crate::store::Store;
-use crate::time::EventTime;
+use crate::time::{EventTime, LocalTime, PbxClock};
 
 /// Where finished calls go: the SQLite store in production, a `Vec` in benchmarks and tests.
 pub trait CallSink {
@@ -38,9 +38,10 @@ pub struct Pipeline<S> {
     finished: Vec<FinishedCall>,
     /// `CoreShowChannel` items of a channel list seen in the stream, until its `Complete`.
     listed_channels: Vec<Message>,
-    /// The PBX's clock minus ours in µs, as of the newest event: turns our "now" (ticks,
-    /// resyncs) into the event clock the tracker runs on, whatever the PBX's clock says.
-    clock_offset: i64,
+    /// This machine's clock mapped onto the PBX's (live input only).
+    clock: PbxClock,
+    /// The newest `Timestamp` seen: the time of unstamped events in a recording.
+    newest_stamp: EventTime,
 }
 
 impl<S: CallSink> Pipeline<S> {
@@ -51,13 +52,19 @@ impl<S: CallSink> Pipeline<S> {
             sink,
             finished: Vec::new(),
             listed_channels: Vec::new(),
-            clock_offset: 0,
+            clock: PbxClock::assume_equal(),
+            newest_stamp: EventTime::default(),
         }
     }
 
     /// The tracker (calls in progress, latest event time).
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+
+    /// How this machine's clock maps onto the PBX's, as learned so far.
+    pub fn pbx_clock(&self) -> PbxClock {
+        self.clock
     }
 
     /// Applies new tracker settings (SIGHUP).
@@ -70,50 +77,63 @@ impl<S: CallSink> Pipeline<S> {
         &self.sink
     }
 
-    /// Feeds one message; `received_at` is the clock for events without `Timestamp`.
+    /// Feeds one message read from the PBX at `received_at` (our clock). Its `Timestamp`
+    /// teaches the pipeline the PBX's clock; an event without one (FullyBooted, or
+    /// `timestampevents = no`) takes `received_at` moved onto the PBX's clock.
     ///
     /// A `CoreShowChannels` list inside the stream (a recorded resync after a reconnect) is
     /// applied like the live client's resync when its `CoreShowChannelsComplete` arrives.
-    pub fn on_message(&mut self, msg: &Message, received_at: EventTime) -> Result<(), S::Error> {
+    pub fn on_message(&mut self, msg: &Message, received_at: LocalTime) -> Result<(), S::Error> {
+        let unstamped_at = self.clock.to_pbx(received_at);
+        if let Some(stamp) = self.feed(msg, unstamped_at) {
+            self.clock.observe(stamp, received_at);
+        }
+        self.drain()
+    }
+
+    /// Feeds one message of a recording (`replay`): there is no local clock, and an event
+    /// without `Timestamp` takes the newest one seen before it.
+    pub fn on_recorded(&mut self, msg: &Message) -> Result<(), S::Error> {
+        self.feed(msg, self.newest_stamp);
+        self.drain()
+    }
+
+    /// The tracker step shared by live and recorded input; returns the message's `Timestamp`.
+    fn feed(&mut self, msg: &Message, unstamped_at: EventTime) -> Option<EventTime> {
         match msg.event_name() {
             Some(b"CoreShowChannel") => {
                 self.listed_channels.push(msg.clone());
-                return Ok(());
+                return None;
             }
             Some(b"CoreShowChannelsComplete") => {
                 let items = std::mem::take(&mut self.listed_channels);
-                return self.on_channels(&items, received_at);
+                self.tracker
+                    .resync(&items, unstamped_at, &mut self.finished);
+                return None;
             }
             _ => {}
         }
-        let before = self.tracker.latest();
-        // Events without `Timestamp` (FullyBooted, or timestampevents=no) take our receipt
-        // time, moved onto the PBX's clock.
-        let fallback = EventTime(received_at.0 + self.clock_offset);
-        self.tracker.on_message(msg, fallback, &mut self.finished);
-        let latest = self.tracker.latest();
-        if latest != before {
-            self.clock_offset = latest.0 - received_at.0;
+        let stamp = self
+            .tracker
+            .on_message(msg, unstamped_at, &mut self.finished);
+        if let Some(t) = stamp {
+            self.newest_stamp = self.newest_stamp.max(t);
         }
-        self.drain()
-    }
-
-    /// `now` on our clock as a time on the event clock.
-    fn event_clock(&self, now: EventTime) -> EventTime {
-        EventTime(now.0 + self.clock_offset).max(self.tracker.latest())
+        stamp
     }
 
     /// After a (re)connect: reconcile with the channels the PBX listed at `now` (our clock).
-    pub fn on_channels(&mut self, items: &[Message], now: EventTime) -> Result<(), S::Error> {
-        let at = self.event_clock(now);
-        self.tracker.resync(items, at, &mut self.finished);
+    pub fn on_channels(&mut self, items: &[Message], now: LocalTime) -> Result<(), S::Error> {
+        self.tracker
+            .resync(items, self.clock.to_pbx(now), &mut self.finished);
         self.drain()
     }
 
-    /// Finishes calls that went quiet for too long (lost events); `now` is our clock.
-    pub fn tick(&mut self, now: EventTime) -> Result<(), S::Error> {
-        let at = self.event_clock(now);
-        self.tracker.expire(at, &mut self.finished);
+    /// Finishes calls that went quiet for too long (lost events); `now` is our clock, judged
+    /// on the PBX's like every event.
+    pub fn tick(&mut self, now: LocalTime) -> Result<(), S::Error> {
+        self.tracker
+            .expire(self.clock.to_pbx(now), &mut self.finished);
         self.drain()
     }
 
@@ -186,7 +206,7 @@ mod tests {
         // Events stamped three days in the past (an old recording, a PBX clock that is off).
         let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
         let pbx = 1_700_000_000.0;
-        let ours = EventTime::from_secs_f64(pbx + 3.0 * 86_400.0);
+        let ours = LocalTime::from_micros(((pbx + 3.0 * 86_400.0) * 1e6) as i64);
         for (event, extra) in [
             ("Newchannel", ("AppData", "")),
             ("Newexten", ("Application", "Queue")),
@@ -225,6 +245,48 @@ mod tests {
     }
 
     #[test]
+    fn a_pbx_clock_days_behind_ends_no_live_call_after_a_fresh_login() {
+        // A fresh login: FullyBooted (no Timestamp) comes first, then the call's events stamped
+        // by a PBX clock three days behind ours. Ticks must judge staleness on that clock.
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let ours = LocalTime::from_micros((1_700_000_000 + 3 * 86_400) * 1_000_000);
+        let booted = msg(&[
+            ("Event", "FullyBooted"),
+            ("Uptime", "3600"),
+            ("Status", "Fully Booted"),
+        ]);
+        p.on_message(&booted, ours).unwrap();
+        for (event, extra) in [
+            ("Newchannel", ("AppData", "")),
+            ("Newexten", ("Application", "Queue")),
+        ] {
+            let m = msg(&[
+                ("Event", event),
+                ("Timestamp", "1700000001.000000"),
+                ("Channel", "PJSIP/trunk-00000001"),
+                ("CallerIDNum", "79161234567"),
+                ("Context", "from-pstn"),
+                ("Exten", "74951234567"),
+                ("Uniqueid", "1700000000.1"),
+                ("Linkedid", "1700000000.1"),
+                extra,
+            ]);
+            p.on_message(&m, ours.plus_secs(1)).unwrap();
+        }
+        p.tick(ours.plus_secs(31)).unwrap();
+        assert!(
+            p.sink().is_empty(),
+            "a call 30 s quiet is live: {:?}",
+            p.sink()
+        );
+        assert_eq!(p.tracker().in_progress(), 1);
+        let stale = ours.plus_secs(crate::calls::config::DEFAULT_EXPIRE_AFTER_SECS as i64 + 60);
+        p.tick(stale).unwrap();
+        assert_eq!(p.sink().len(), 1, "a call quiet past expire_after is stale");
+        assert!(p.sink()[0].gap);
+    }
+
+    #[test]
     fn a_channel_list_in_the_stream_resyncs_the_tracker() {
         let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
         let chan = |event: &str, ts: &str, extra: &[(&'static str, &'static str)]| {
@@ -241,7 +303,7 @@ mod tests {
             v.extend_from_slice(extra);
             msg(&v)
         };
-        let t = EventTime::default();
+        let t = LocalTime::default();
         p.on_message(&chan("Newchannel", "1700000000.0", &[]), t)
             .unwrap();
         p.on_message(

@@ -12,8 +12,8 @@ use store_support::*;
 fn outcome(policy: CompleteOn) -> Vec<(String, String, i64)> {
     let (_dir, path) = temp_db();
     let mut s = settings(&path);
-    s.callbacks.complete_on = policy;
-    s.callbacks.min_talk_seconds = 10;
+    s.rules.callbacks.complete_on = policy;
+    s.rules.callbacks.min_talk_seconds = 10;
     let store = Store::open(s).expect("open");
     for call in [
         // 1: the client calls again and an agent answers.

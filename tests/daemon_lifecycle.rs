@@ -17,7 +17,6 @@ use missedcalld::ami::{AmiCodec, Frame, Message};
 use missedcalld::calls::{FinishedCall, TrackerConfig};
 use missedcalld::pipeline::{CallSink, Pipeline};
 use missedcalld::store::{Store, StoreError, StoreSettings};
-use missedcalld::time::EventTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -471,11 +470,7 @@ where
     S::Error: std::fmt::Debug,
 {
     for msg in decode(frames) {
-        let at = msg
-            .get("Timestamp")
-            .and_then(EventTime::parse_ami)
-            .unwrap_or_default();
-        pipeline.on_message(&msg, at).expect("record");
+        pipeline.on_recorded(&msg).expect("record");
     }
 }
 
@@ -678,6 +673,33 @@ async fn sighup_reconnects_only_when_ami_changes_and_survives_a_broken_config() 
     // Still processing on the new session.
     pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
     wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    daemon.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_new_callback_rules_keeps_the_database_open_and_applies_them() {
+    let (pbx, s, mut daemon) = start_logged_in().await;
+
+    // Only [callbacks] changes: the writer gets the new rules, the store is not reopened.
+    let mut text = std::fs::read_to_string(&s.config).expect("read config");
+    text.push_str("\n[callbacks]\noffhours_deadline = \"11:30\"\n");
+    std::fs::write(&s.config, text).expect("write config");
+    daemon.signal("HUP");
+    daemon
+        .wait_log("configuration reloaded", 1, Duration::from_secs(5))
+        .await;
+    let log = daemon.log_text();
+    assert!(log.contains("callback task rules applied"), "{log}");
+    assert!(!log.contains("database settings applied"), "{log}");
+
+    // The IVR miss of Sunday 2026-11-22 19:47Z is due Monday at the new off-hours time.
+    pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
+    wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    let deadline: String = read_db(&s.db)
+        .expect("database")
+        .query_row("SELECT deadline FROM callback_tasks", [], |r| r.get(0))
+        .expect("one task");
+    assert_eq!(deadline, "2026-11-23T11:30:00.000Z");
     daemon.terminate().await;
 }
 

@@ -93,19 +93,20 @@ impl Tracker {
         self.latest
     }
 
-    /// Feeds one AMI message; calls it ended are appended to `out`.
-    /// `received_at` is the clock for events without a `Timestamp` header.
+    /// Feeds one AMI message; calls it ended are appended to `out`. `unstamped_at` is the time
+    /// (on the PBX's clock) of an event without a `Timestamp` header. Returns the message's
+    /// `Timestamp`, so the caller learns the PBX's clock without parsing it again.
     pub fn on_message(
         &mut self,
         msg: &Message,
-        received_at: EventTime,
+        unstamped_at: EventTime,
         out: &mut Vec<FinishedCall>,
-    ) {
+    ) -> Option<EventTime> {
         let (ev, stamp) = Event::parse(msg);
         if matches!(ev, Event::Other) {
-            return;
+            return stamp;
         }
-        let at = stamp.unwrap_or(received_at);
+        let at = stamp.unwrap_or(unstamped_at);
         self.latest = self.latest.max(at);
         match ev {
             Event::Shutdown => self.finish_all(at, out),
@@ -135,6 +136,7 @@ impl Tracker {
             self.last_sweep = at;
             self.expire(at, out);
         }
+        stamp
     }
 
     fn route(&mut self, ev: &Event<'_>, at: EventTime, out: &mut Vec<FinishedCall>) {

@@ -60,3 +60,9 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
+
+/// Now on this machine's clock, in the type the outbox stores: notification times (created,
+/// due, attempted) are the daemon's own, compared with its own clock, never with the PBX's.
+pub fn wall_now() -> crate::time::EventTime {
+    crate::time::EventTime(crate::time::LocalTime::now().as_micros())
+}

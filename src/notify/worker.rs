@@ -55,7 +55,7 @@ pub type Clock = Arc<dyn Fn() -> EventTime + Send + Sync>;
 
 /// The wall clock.
 pub fn wall_clock() -> Clock {
-    Arc::new(EventTime::now)
+    Arc::new(super::wall_now)
 }
 
 /// What the worker needs.
@@ -482,7 +482,7 @@ fn render_payload(
             let open: Vec<Value> = rdb
                 .snapshot(|r| r.tasks())?
                 .iter()
-                .filter(|t| t.status == "open")
+                .filter(|t| t.status == crate::callbacks::TaskStatus::Open)
                 .map(|t| task_json(t, now))
                 .collect();
             if let Value::Object(m) = &mut digest {

@@ -587,6 +587,6 @@ impl ReadDb {
         };
         let first = parse_time("callback_tasks.first_missed_at", &first)?;
         let rows = self.tasks_opened(Some(first), Some(EventTime(first.0 + 1_000)))?;
-        Ok(rows.into_iter().find(|t| t.id == id))
+        Ok(rows.into_iter().find(|t| t.id.0 == id))
     }
 }

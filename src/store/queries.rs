@@ -1,5 +1,6 @@
 //! The read side: opens the database read-only (never blocks the writer: WAL readers take no
-//! write lock) and returns plain rows for the CLI's `missed`, `tasks` and `report`.
+//! write lock) and returns typed rows for the CLI's `missed`, `tasks` and `report` (statuses,
+//! reasons and times are read through their `FromSql`, never compared as text).
 //!
 //! Queries read the tables, not the views, so a database at any schema version this program
 //! knows can be read without migrating it.
@@ -10,7 +11,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{StoreError, format_time, migrations, parse_time};
+use super::{StoreError, format_time, migrations};
+use crate::callbacks::{TaskId, TaskStatus};
+use crate::calls::outcome::{AttemptOutcome, Direction, LossReason};
 use crate::time::EventTime;
 
 /// One agent rung for a call.
@@ -22,8 +25,8 @@ pub struct AttemptRow {
     pub ring_start: EventTime,
     /// How long it rang.
     pub ring_seconds: f64,
-    /// Contract spelling of how it ended.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
 }
 
 /// One missed call with its agents.
@@ -45,8 +48,8 @@ pub struct MissedRow {
     pub ended_at: EventTime,
     /// Seconds the caller waited.
     pub wait_seconds: f64,
-    /// Contract loss reason.
-    pub loss_reason: String,
+    /// Where the caller was lost.
+    pub loss_reason: LossReason,
     /// Reached voicemail.
     pub voicemail: bool,
     /// No earlier call with the number in the store.
@@ -58,29 +61,29 @@ pub struct MissedRow {
     /// Agents rung, in order.
     pub agents: Vec<AttemptRow>,
     /// The callback task it belongs to.
-    pub task_id: Option<i64>,
+    pub task_id: Option<TaskId>,
 }
 
 /// Who closed a task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedBy {
-    /// `inbound` or `outbound`.
-    pub direction: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
     /// The company-side agent, if known.
     pub agent: Option<String>,
     /// The closing call's Linkedid.
     pub linkedid: String,
 }
 
-/// One callback task as stored (status `open`, `done_on_time` or `done_late`).
+/// One callback task as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
     /// Task id.
-    pub id: i64,
+    pub id: TaskId,
     /// Normalized number.
     pub number: String,
-    /// Stored status; `overdue` is derived by the caller from `deadline` and the time now.
-    pub status: String,
+    /// Stored status; [`TaskRow::shown_status`] adds `overdue`.
+    pub status: TaskStatus,
     /// Missed calls joined.
     pub missed_count: i64,
     /// First miss (when the task opened).
@@ -101,6 +104,13 @@ pub struct TaskRow {
     pub did: Option<String>,
     /// Queue of the first missed call.
     pub queue: Option<String>,
+}
+
+impl TaskRow {
+    /// The status a reader sees at `now` (`overdue` for an open task past its deadline).
+    pub fn shown_status(&self, now: EventTime) -> crate::callbacks::ShownStatus {
+        self.status.shown(self.deadline, now)
+    }
 }
 
 /// One inbound call for reports.
@@ -165,14 +175,6 @@ fn range_params(
     until: Option<EventTime>,
 ) -> (Option<String>, Option<String>) {
     (since.map(format_time), until.map(format_time))
-}
-
-/// A call's stored `started_at` and `ended_at`, parsed.
-fn call_span(started: &str, ended: &str) -> Result<(EventTime, EventTime), StoreError> {
-    Ok((
-        parse_time("calls.started_at", started)?,
-        parse_time("calls.ended_at", ended)?,
-    ))
 }
 
 impl ReadDb {
@@ -252,19 +254,16 @@ impl ReadDb {
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, String>(4)?,
+                    AttemptRow {
+                        agent: r.get(1)?,
+                        ring_start: r.get(2)?,
+                        ring_seconds: r.get(3)?,
+                        outcome: r.get(4)?,
+                    },
                 ))
             },
-            |(call_id, agent, ring_start, ring_seconds, outcome)| {
-                agents.entry(call_id).or_default().push(AttemptRow {
-                    agent,
-                    ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
-                    ring_seconds,
-                    outcome,
-                });
+            |(call_id, attempt)| {
+                agents.entry(call_id).or_default().push(attempt);
                 Ok(())
             },
         )?;
@@ -288,8 +287,8 @@ impl ReadDb {
                         caller_name: r.get(3)?,
                         did: r.get(4)?,
                         queue: r.get(5)?,
-                        started_at: EventTime(0),
-                        ended_at: EventTime(0),
+                        started_at: r.get(6)?,
+                        ended_at: r.get(7)?,
                         wait_seconds: r.get(8)?,
                         loss_reason: r.get(9)?,
                         voicemail: r.get(10)?,
@@ -299,12 +298,9 @@ impl ReadDb {
                         agents: Vec::new(),
                         task_id: r.get(14)?,
                     },
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
                 ))
             },
-            |(call_id, mut m, started, ended)| {
-                (m.started_at, m.ended_at) = call_span(&started, &ended)?;
+            |(call_id, mut m)| {
                 if m.withheld {
                     m.caller.clear();
                 }
@@ -341,23 +337,6 @@ impl ReadDb {
         } else {
             (None, None)
         };
-        type Raw = (
-            i64,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
         let mut out = Vec::new();
         self.each_row(
             "SELECT t.id, t.number, t.status, t.missed_count, t.first_missed_at,
@@ -373,69 +352,33 @@ impl ReadDb {
               ORDER BY t.id",
             &range,
             ("select tasks", "read task"),
-            |r| -> rusqlite::Result<Raw> {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                    r.get(13)?,
-                    r.get(14)?,
-                ))
-            },
-            |(
-                id,
-                number,
-                status,
-                missed_count,
-                first,
-                last,
-                deadline,
-                assignee,
-                attempts,
-                closed_at,
-                by_direction,
-                by_agent,
-                by_linkedid,
-                did,
-                queue,
-            )| {
-                let closed_at = match closed_at {
-                    Some(t) => Some(parse_time("callback_tasks.closed_at", &t)?),
-                    None => None,
-                };
-                let closed_by = match (by_direction, by_linkedid) {
+            |r| {
+                let closed_by = match (r.get(10)?, r.get::<_, Option<String>>(12)?) {
                     (Some(direction), Some(linkedid)) => Some(ClosedBy {
                         direction,
-                        agent: by_agent,
+                        agent: r.get(11)?,
                         linkedid,
                     }),
                     _ => None,
                 };
-                out.push(TaskRow {
-                    id,
-                    number,
-                    status,
-                    missed_count,
-                    first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
-                    last_missed_at: parse_time("callback_tasks.last_missed_at", &last)?,
-                    deadline: parse_time("callback_tasks.deadline", &deadline)?,
-                    assignee,
-                    attempts,
-                    closed_at,
+                Ok(TaskRow {
+                    id: r.get(0)?,
+                    number: r.get(1)?,
+                    status: r.get(2)?,
+                    missed_count: r.get(3)?,
+                    first_missed_at: r.get(4)?,
+                    last_missed_at: r.get(5)?,
+                    deadline: r.get(6)?,
+                    assignee: r.get(7)?,
+                    attempts: r.get(8)?,
+                    closed_at: r.get(9)?,
                     closed_by,
-                    did,
-                    queue,
-                });
+                    did: r.get(13)?,
+                    queue: r.get(14)?,
+                })
+            },
+            |task| {
+                out.push(task);
                 Ok(())
             },
         )?;
@@ -463,11 +406,9 @@ impl ReadDb {
             ("select inbound calls", "read inbound call"),
             |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
                     InboundRow {
-                        started_at: EventTime(0),
-                        ended_at: EventTime(0),
+                        started_at: r.get(0)?,
+                        ended_at: r.get(1)?,
                         did: r.get(2)?,
                         queue: r.get(3)?,
                         answered: r.get(4)?,
@@ -479,8 +420,7 @@ impl ReadDb {
                     r.get::<_, Option<String>>(8)?,
                 ))
             },
-            |(started, ended, mut call, agents)| {
-                (call.started_at, call.ended_at) = call_span(&started, &ended)?;
+            |(mut call, agents)| {
                 if let Some(agents) = agents {
                     for a in agents.split('\u{1f}') {
                         if !call.agents_rung.iter().any(|x| x == a) {
