@@ -309,3 +309,90 @@ fn a_hanging_receiver_delays_neither_other_sinks_nor_recording() {
     sigterm(&mut daemon);
     eprintln!("recorded in {recorded:?}, other sink delivered in {delivered:?}");
 }
+
+#[test]
+fn check_config_validates_notify_and_never_prints_its_secrets() {
+    let valid = root().join("tests/config/valid/notify-all.toml");
+    let out = std::process::Command::new(bin())
+        .args(["check-config", "--config"])
+        .arg(&valid)
+        .output()
+        .expect("check-config");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "notify: 1 webhook(s), 1 telegram, 1 exec; language ru; daily digest at 09:00"
+        ),
+        "{text}"
+    );
+    for secret in ["hmac-key", "Bearer abc", "ABC-def_1"] {
+        assert!(!text.contains(secret), "{secret} printed: {text}");
+    }
+    // A token that is not one: named, not quoted.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[notify.telegram]]\nbot_token = \"s3cr3t token\"\nchat_ids = [1]\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(bin())
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("check-config");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("notify.telegram[0].bot_token") && !err.contains("s3cr3t"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_receiver_refusing_for_good_marks_them_failed_and_outbox_lists_them() {
+    let rx = Receiver::start(0, |_, _| Reply::Status(400, Vec::new(), "bad".into()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[notify.webhook]]\nurl = {:?}\n", rx.url("/x")),
+    )
+    .expect("config");
+    let db = dir.path().join("db.sqlite");
+    let out = replay(
+        &cfg,
+        &db,
+        true,
+        "ami-fixtures/lab1/10-repeat-missed-same-number.ami",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("notification failed: HTTP 400").count(),
+        3,
+        "one WARN each: {stderr}"
+    );
+    assert_eq!(rx.received().len(), 3, "no retry after a 400");
+    let dbs = db.to_str().expect("utf8");
+    let listed = cli_json(&["outbox", "--db", dbs, "--json"]);
+    let listed = listed.as_array().expect("array");
+    assert_eq!(listed.len(), 3);
+    assert!(
+        listed.iter().all(|r| r["status"] == "failed"
+            && r["attempts"] == 1
+            && r["next_attempt_at"].is_null()
+            && r["last_error"] == "HTTP 400"),
+        "{listed:?}"
+    );
+    let text = std::process::Command::new(bin())
+        .args(["outbox", "--db", dbs])
+        .output()
+        .expect("outbox");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.ends_with("0 pending, 3 failed notification(s)\n"),
+        "{text}"
+    );
+}
