@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use missedcalld::callbacks::sla::Calendar;
 use missedcalld::config::{Config, LogSection};
-use missedcalld::notify::outbox::Routes;
-use missedcalld::notify::worker::{self, WorkerSettings};
 use missedcalld::daemon::{self, DaemonStatus};
 use missedcalld::demo::{self, Pacing, ServedEvent};
+use missedcalld::notify::outbox::Routes;
+use missedcalld::notify::worker::{self, WorkerSettings};
 use missedcalld::time::EventTime;
 use rusqlite::{Connection, OpenFlags};
 
@@ -70,7 +70,13 @@ fn main() -> anyhow::Result<()> {
     // 1. Latency, with a webhook receiver on 127.0.0.1 answering at once.
     let rx = Receiver::start(0, |_, _| ok());
     let hook = format!("[[notify.webhook]]\nurl = {:?}\n", rx.url("/missed"));
-    let run = live(&events, &hangups, &hook, None)?;
+    // LIVE_LATENCY_NO_NOTIFY=1: the same run without notifications, to compare.
+    let without = std::env::var_os("LIVE_LATENCY_NO_NOTIFY").is_some();
+    let run = live(&events, &hangups, if without { "" } else { &hook }, None)?;
+    if without {
+        report(&run.seen, total, run.processed);
+        return Ok(());
+    }
     report(&run.seen, total, run.processed);
     report_webhook(&run.seen, &rx);
 
@@ -78,7 +84,10 @@ fn main() -> anyhow::Result<()> {
     drain_pending(&run.db, &hook, &rx)?;
 
     // 3. The receiver down (connection refused) for the whole feed: RSS stays flat.
-    let down = format!("[[notify.webhook]]\nurl = \"http://127.0.0.1:{}/\"\n", free_port());
+    let down = format!(
+        "[[notify.webhook]]\nurl = \"http://127.0.0.1:{}/\"\n",
+        free_port()
+    );
     let rss = Arc::new(std::sync::Mutex::new(Vec::new()));
     let down_run = live(&events, &hangups, &down, Some(Arc::clone(&rss)))?;
     report_rss(&down_run, &rss.lock().expect("rss"));
@@ -160,7 +169,9 @@ fn live(
             if let Some(rss) = &rss
                 && started.elapsed() >= next_sample
             {
-                rss.lock().expect("rss").push((started.elapsed(), rss_kib()));
+                rss.lock()
+                    .expect("rss")
+                    .push((started.elapsed(), rss_kib()));
                 next_sample += Duration::from_secs(1);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -233,7 +244,10 @@ fn drain_pending(db: &Path, notify: &str, rx: &Receiver) -> anyhow::Result<()> {
     const PENDING: usize = 10_000;
     let cfg = Config::from_toml_str(notify, Path::new("bench.toml"), None)?;
     let routes = Routes::new(&cfg.notify);
-    let sink = routes.iter().next().map(|r| (r.key.clone(), r.target.clone()));
+    let sink = routes
+        .iter()
+        .next()
+        .map(|r| (r.key.clone(), r.target.clone()));
     let (sink, target) = sink.ok_or_else(|| anyhow::anyhow!("no sink"))?;
     let conn = Connection::open(db)?;
     conn.execute_batch("BEGIN")?;
@@ -279,7 +293,11 @@ fn drain_pending(db: &Path, notify: &str, rx: &Receiver) -> anyhow::Result<()> {
 fn report_rss(run: &Run, samples: &[(Duration, u64)]) {
     let pending: i64 = Connection::open_with_flags(&run.db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .and_then(|c| {
-            c.query_row("SELECT count(*) FROM outbox WHERE status = 'pending'", [], |r| r.get(0))
+            c.query_row(
+                "SELECT count(*) FROM outbox WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )
         })
         .unwrap_or(-1);
     let mib = |k: u64| k as f64 / 1024.0;

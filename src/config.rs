@@ -442,7 +442,8 @@ impl AmiSection {
     }
 }
 
-fn read_secret_file(field: &str, path: &Path) -> Result<String, ConfigError> {
+/// Reads a secret file as UTF-8 text; the error names `field` and the file, never the content.
+pub(crate) fn read_secret_file(field: &str, path: &Path) -> Result<String, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
         field: field.to_string(),
         path: path.to_path_buf(),

@@ -350,13 +350,7 @@ impl NotifyConfig {
 }
 
 fn read_secret(field: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
-        field: field.to_string(),
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| invalid(field, format!("{} is not UTF-8 text", path.display())))?;
+    let text = crate::config::read_secret_file(field, path)?;
     let t = text.trim_end_matches(['\n', '\r']);
     if t.is_empty() {
         return Err(invalid(field, format!("{} is empty", path.display())));

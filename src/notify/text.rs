@@ -302,25 +302,20 @@ fn daily_digest(w: &Words, d: &Value) -> String {
     let overdue = d["open_tasks"]
         .as_array()
         .map_or(0, |a| a.iter().filter(|t| t["status"] == "overdue").count());
+    let day = w.bold(&day);
+    let (inbound, missed) = (n("inbound"), n("missed"));
+    let (on_time, late, never) = (
+        n("callback_on_time"),
+        n("callback_late"),
+        n("callback_never"),
+    );
     if w.ru() {
         format!(
-            "Итоги за {}: входящих {}, пропущено {}; перезвонили вовремя {}, с опозданием {}, не перезвонили {}. Открытых задач: {open} (просрочено {overdue}).",
-            w.bold(&day),
-            n("inbound"),
-            n("missed"),
-            n("callback_on_time"),
-            n("callback_late"),
-            n("callback_never")
+            "Итоги за {day}: входящих {inbound}, пропущено {missed}; перезвонили вовремя {on_time}, с опозданием {late}, не перезвонили {never}. Открытых задач: {open} (просрочено {overdue})."
         )
     } else {
         format!(
-            "Summary for {}: {} inbound, {} missed; called back on time {}, late {}, never {}. Open tasks: {open} ({overdue} overdue).",
-            w.bold(&day),
-            n("inbound"),
-            n("missed"),
-            n("callback_on_time"),
-            n("callback_late"),
-            n("callback_never")
+            "Summary for {day}: {inbound} inbound, {missed} missed; called back on time {on_time}, late {late}, never {never}. Open tasks: {open} ({overdue} overdue)."
         )
     }
 }

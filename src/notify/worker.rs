@@ -208,28 +208,26 @@ impl Worker {
         }
     }
 
-    /// The payload of a row: the frozen one, or rendered now and frozen.
-    fn payload(&mut self, row: &DueRow, now: EventTime) -> anyhow::Result<String> {
-        if let Some(p) = &row.payload {
-            return Ok(p.clone());
-        }
-        let value = render_payload(&self.rdb, row, self.settings.calendar.tz(), now)?;
-        Ok(self
-            .db
-            .freeze_payload(&row.notification, &value.to_string())?)
-    }
-
     /// Claims due rows and starts their deliveries; returns how many rows it claimed.
     fn dispatch(&mut self, now: EventTime, tasks: &mut JoinSet<Done>) -> anyhow::Result<usize> {
-        let full: Vec<String> = self
-            .sinks
-            .iter()
-            .filter(|(k, s)| self.in_flight.get(*k).copied().unwrap_or(0) >= s.slots())
-            .map(|(k, _)| k.clone())
-            .collect();
-        let rows = self.db.claim_due(now, CLAIM_BATCH, self.lease, &full)?;
+        // Claim no more than the free slots: few, short write transactions keep the store
+        // writer from waiting on this connection's lock.
+        let mut full = Vec::new();
+        let mut free = 0;
+        for (k, s) in &self.sinks {
+            let busy = self.in_flight.get(k).copied().unwrap_or(0);
+            if busy >= s.slots() {
+                full.push(k.clone());
+            } else {
+                free += s.slots() - busy;
+            }
+        }
+        let rows = self
+            .db
+            .claim_due(now, free.clamp(1, CLAIM_BATCH), self.lease, &full)?;
         let claimed = rows.len();
         let mut updates = Vec::new();
+        let mut sending = Vec::new();
         for row in rows {
             let (Some(route), Some(sink)) = (
                 self.routes.get(&row.sink).cloned(),
@@ -252,28 +250,47 @@ impl Worker {
                 updates.push((row.row, RowUpdate::Hold { until: at }));
                 continue;
             }
-            if self.in_flight.get(&row.sink).copied().unwrap_or(0) >= sink.slots() {
+            let busy = self.in_flight.entry(row.sink.clone()).or_default();
+            if *busy >= sink.slots() {
                 // Over the cap after this claim: due again right away, picked up next round.
                 updates.push((row.row, RowUpdate::Hold { until: now }));
                 continue;
             }
-            let body = match self.payload(&row, now) {
-                Ok(b) => b,
-                Err(e) => {
-                    warn!(id = %row.notification, "cannot render the notification: {e:#}");
-                    updates.push((
-                        row.row,
-                        RowUpdate::Failed {
-                            error: format!("cannot render: {e:#}"),
-                            attempted: false,
-                        },
-                    ));
-                    continue;
+            *busy += 1;
+            sending.push((row, sink));
+        }
+        // Render what has no payload yet and freeze it all in one transaction.
+        let mut fresh: Vec<(String, String)> = Vec::new();
+        let tz = self.settings.calendar.tz();
+        for (row, _) in &sending {
+            if row.payload.is_some() || fresh.iter().any(|(id, _)| *id == row.notification) {
+                continue;
+            }
+            match render_payload(&self.rdb, row, tz, now) {
+                Ok(v) => fresh.push((row.notification.clone(), v.to_string())),
+                Err(e) => warn!(id = %row.notification, "cannot render the notification: {e:#}"),
+            }
+        }
+        let frozen = self.db.freeze_payloads(&fresh)?;
+        let lang = self.settings.config.language;
+        for (row, sink) in sending {
+            let Some(body) = row
+                .payload
+                .clone()
+                .or_else(|| frozen.get(&row.notification).cloned())
+            else {
+                if let Some(n) = self.in_flight.get_mut(&row.sink) {
+                    *n = n.saturating_sub(1);
                 }
+                updates.push((
+                    row.row,
+                    RowUpdate::Failed {
+                        error: "cannot render the payload".into(),
+                        attempted: false,
+                    },
+                ));
+                continue;
             };
-            *self.in_flight.entry(row.sink.clone()).or_default() += 1;
-            let lang = self.settings.config.language;
-            let tz = self.settings.calendar.tz();
             tasks.spawn(async move {
                 let (attempt, err) = match &sink {
                     Sink::Webhook(w) => w.send(&row.notification, &body).await,
@@ -377,6 +394,10 @@ impl Worker {
                 self.scan(now);
                 next_scan = now.plus(SCAN_EVERY);
             }
+            let had_full = self
+                .sinks
+                .iter()
+                .any(|(k, s)| self.in_flight.get(k).copied().unwrap_or(0) >= s.slots());
             let claimed = match self.dispatch(now, &mut tasks) {
                 Ok(n) => n,
                 Err(e) => {
@@ -398,6 +419,9 @@ impl Worker {
             }
             if claimed == CLAIM_BATCH {
                 wait = Duration::ZERO;
+            } else if had_full && wait.is_zero() {
+                // Rows wait for a busy sink: a finished delivery wakes the loop, not a timer.
+                wait = IDLE;
             }
             tokio::select! {
                 biased;

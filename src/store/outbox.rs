@@ -201,6 +201,16 @@ impl std::fmt::Debug for OutboxDb {
     }
 }
 
+/// Busy handler of the worker's connection: 1 ms between retries, up to the busy timeout.
+fn busy_retry(retries: i32) -> bool {
+    let limit = super::DEFAULT_BUSY_TIMEOUT.as_millis() as i32;
+    if retries >= limit {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
+}
+
 fn time_opt(column: &'static str, s: Option<String>) -> Result<Option<EventTime>, StoreError> {
     s.map(|s| parse_time(column, &s)).transpose()
 }
@@ -208,8 +218,11 @@ fn time_opt(column: &'static str, s: Option<String>) -> Result<Option<EventTime>
 impl OutboxDb {
     /// Opens a database the store has already created and migrated.
     pub fn open(path: &Path) -> Result<OutboxDb, StoreError> {
-        let conn = Connection::open(path).map_err(|e| StoreError::from_open(path, e))?;
-        conn.busy_timeout(super::DEFAULT_BUSY_TIMEOUT)
+        let mut conn = Connection::open(path).map_err(|e| StoreError::from_open(path, e))?;
+        // The store writer commits many short transactions; SQLite's default busy handler
+        // backs off up to 100 ms per retry and would leave this connection waiting seconds.
+        // Retry every millisecond instead, for as long as the default timeout.
+        conn.busy_handler(Some(busy_retry))
             .map_err(|e| StoreError::from_open(path, e))?;
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| StoreError::from_open(path, e))?;
@@ -272,6 +285,18 @@ impl OutboxDb {
             Option<String>,
             Option<i64>,
         );
+        // Look without a lock first: taking the write lock only when something is due keeps
+        // the worker out of the store writer's way.
+        let any_due: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1)",
+            )
+            .and_then(|mut st| st.query_row([&now_s], |r| r.get(0)))
+            .map_err(StoreError::sql("look for due outbox rows"))?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         let raw: Vec<Raw> = self.write("claim due outbox rows", |tx| {
             let mut st = tx.prepare_cached(
                 "SELECT o.id, n.id, n.event, n.created_at, o.sink, o.recipient, o.attempts,
@@ -385,18 +410,27 @@ impl OutboxDb {
             .map_err(StoreError::sql("count outbox rows"))
     }
 
-    /// Freezes a notification's payload (the first rendering wins) and returns the stored one.
-    pub fn freeze_payload(&mut self, id: &str, payload: &str) -> Result<String, StoreError> {
-        self.write("store notification payload", |tx| {
-            tx.execute(
+    /// Freezes payloads (the first rendering of each wins) in one transaction and returns
+    /// the stored ones by notification id.
+    pub fn freeze_payloads(
+        &mut self,
+        payloads: &[(String, String)],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        if payloads.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        self.write("store notification payloads", |tx| {
+            let mut set = tx.prepare_cached(
                 "UPDATE notifications SET payload = ?2 WHERE id = ?1 AND payload IS NULL",
-                params![id, payload],
             )?;
-            tx.query_row(
-                "SELECT payload FROM notifications WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
+            let mut get = tx.prepare_cached("SELECT payload FROM notifications WHERE id = ?1")?;
+            let mut out = std::collections::HashMap::new();
+            for (id, payload) in payloads {
+                set.execute(params![id, payload])?;
+                let stored: String = get.query_row([id], |r| r.get(0))?;
+                out.insert(id.clone(), stored);
+            }
+            Ok(out)
         })
     }
 
@@ -453,26 +487,31 @@ impl OutboxDb {
     ) -> Result<usize, StoreError> {
         let now_s = format_time(now);
         let since = format_time(EventTime(now.0 - lookback.as_micros() as i64));
+        // Found without a lock; the write lock is taken only when there is something to write
+        // (this worker is the only writer of task_overdue, and the unique index keeps it once).
+        let due: Vec<(i64, Option<String>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.assignee FROM callback_tasks t
+                  WHERE t.status = 'open' AND t.deadline <= ?1 AND t.deadline > ?2
+                    AND EXISTS (SELECT 1 FROM notifications n
+                                 WHERE n.task_id = t.id AND n.event = 'missed_call')
+                    AND NOT EXISTS (SELECT 1 FROM notifications n
+                                     WHERE n.task_id = t.id AND n.event = 'task_overdue')
+                  ORDER BY t.deadline",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![now_s, since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(StoreError::sql("find overdue tasks"))?;
+        if due.is_empty() {
+            return Ok(0);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sql("begin overdue scan"))?;
-        let due: Vec<(i64, Option<String>)> = {
-            let mut st = tx
-                .prepare_cached(
-                    "SELECT t.id, t.assignee FROM callback_tasks t
-                      WHERE t.status = 'open' AND t.deadline <= ?1 AND t.deadline > ?2
-                        AND EXISTS (SELECT 1 FROM notifications n
-                                     WHERE n.task_id = t.id AND n.event = 'missed_call')
-                        AND NOT EXISTS (SELECT 1 FROM notifications n
-                                         WHERE n.task_id = t.id AND n.event = 'task_overdue')
-                      ORDER BY t.deadline",
-                )
-                .map_err(StoreError::sql("find overdue tasks"))?;
-            st.query_map(params![now_s, since], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
-                .map_err(StoreError::sql("find overdue tasks"))?
-        };
         let mut written = 0;
         for (task, assignee) in &due {
             let d = routes.deliveries(Subject::TaskOverdue {
@@ -505,6 +544,22 @@ impl OutboxDb {
         day: &str,
         now: EventTime,
     ) -> Result<bool, StoreError> {
+        let deliveries = routes.deliveries(Subject::DailyDigest);
+        if deliveries.is_empty() {
+            return Ok(false);
+        }
+        let done: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM notifications
+                                 WHERE event = 'daily_digest' AND digest_day = ?1)",
+                [day],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::sql("look for the digest"))?;
+        if done {
+            return Ok(false);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -524,7 +579,7 @@ impl OutboxDb {
                 None,
                 None,
                 Some(day),
-                &routes.deliveries(Subject::DailyDigest),
+                &deliveries,
                 now,
                 now,
             )?
