@@ -94,6 +94,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// RSS samples: (time since the feed started, KiB).
+type RssLog = Arc<std::sync::Mutex<Vec<(Duration, u64)>>>;
+
 /// One live run: the daemon in-process against the stand-in PBX, with `notify` appended to
 /// its configuration; `rss`, if given, gets this process's RSS every second.
 struct Run {
@@ -107,7 +110,7 @@ fn live(
     events: &Arc<Vec<ServedEvent>>,
     hangups: &Arc<Vec<Option<Key>>>,
     notify: &str,
-    rss: Option<Arc<std::sync::Mutex<Vec<(Duration, u64)>>>>,
+    rss: Option<RssLog>,
 ) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.sqlite");
