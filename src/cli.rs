@@ -9,10 +9,12 @@ use clap::{Parser, Subcommand};
 
 use crate::callbacks::ShownStatus;
 use crate::config::Config;
-use crate::output::{self, ReportFormat};
+use crate::output;
 use crate::pipeline::Pipeline;
 use crate::replay::replay_into;
+use crate::report::{self, ReportBy, ReportFormat};
 use crate::store::Store;
+use crate::time::{LocalTime, PbxClock};
 
 /// Missed-call processor for Asterisk: AMI events in, missed calls and callback tasks out.
 #[derive(Debug, Parser)]
@@ -89,15 +91,18 @@ pub enum Command {
         /// End of the period (RFC 3339 or YYYY-MM-DD).
         #[arg(long)]
         until: Option<String>,
-        /// Break the totals down by day, queue, agent or did.
-        #[arg(long, default_value = "day")]
-        by: String,
+        /// Break the totals down by day, month, queue, agent or did.
+        #[arg(long, value_enum, default_value = "day")]
+        by: ReportBy,
         /// One JSON object on stdout.
-        #[arg(long, conflicts_with = "csv")]
+        #[arg(long, conflicts_with_all = ["csv", "html"])]
         json: bool,
         /// CSV on stdout.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "html")]
         csv: bool,
+        /// Write one self-contained HTML page to FILE and print its path.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// List notifications pending or failed.
     Outbox {
@@ -145,13 +150,23 @@ pub fn main(cli: Cli) -> ExitCode {
             by,
             json,
             csv,
+            html,
         } => {
-            let format = match (json, csv) {
-                (true, _) => ReportFormat::Json,
-                (_, true) => ReportFormat::Csv,
+            let format = match (json, csv, html) {
+                (true, _, _) => ReportFormat::Json,
+                (_, true, _) => ReportFormat::Csv,
+                (_, _, Some(path)) => ReportFormat::Html(path),
                 _ => ReportFormat::Text,
             };
-            output::report(&db, since.as_deref(), until.as_deref(), &by, format, stdout)
+            let req = report::Request {
+                since: since.as_deref(),
+                until: until.as_deref(),
+                by,
+                format,
+                now: PbxClock::assume_equal().to_pbx(LocalTime::now()),
+                tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            };
+            report::run(&db, &req, stdout)
         }
         Command::CheckConfig { config } => {
             return crate::config::check_config(&config, stdout, &mut std::io::stderr());

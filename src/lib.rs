@@ -25,6 +25,7 @@ pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod secret;
 pub mod signals;
 pub mod store;

@@ -9,38 +9,23 @@
 //! `--since 2026-11-01 --until 2026-11-30` covers all of November. Ranges are half-open
 //! `[since, until)` on the call's `ended_at` (for tasks: their first miss).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use chrono::{DateTime, Datelike, NaiveDate, Timelike};
+use anyhow::bail;
+use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
+use crate::callbacks::ShownStatus;
 use crate::callbacks::sla::local_to_utc;
-use crate::callbacks::{ShownStatus, TaskStatus};
-use crate::store::queries::{self, InboundRow, MissedRow, ReadDb, TaskRow};
+use crate::store::queries::{self, MissedRow, ReadDb, TaskRow};
 use crate::time::{EventTime, LocalTime, PbxClock};
 
-/// How `report` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
-    /// Aligned tables and a heatmap for people.
-    Text,
-    /// One JSON object (SPEC section 8).
-    Json,
-    /// One CSV table: a header, a row per key, then a `(total)` row.
-    Csv,
-}
+pub use crate::report::ReportFormat;
 
-/// Report break-downs accepted by `report --by`.
-pub const REPORT_BY: [&str; 4] = ["day", "queue", "agent", "did"];
-
-/// Key used for calls without a queue / DID / agent in `report --by`.
-pub const NO_KEY: &str = "(none)";
-
-fn open(db: &Path) -> anyhow::Result<(ReadDb, Tz)> {
+/// Opens `db` read-only with the calendar timezone the writer recorded (UTC if none).
+pub(crate) fn open(db: &Path) -> anyhow::Result<(ReadDb, Tz)> {
     let rdb = queries::open_read_only(db)?;
     let tz = match rdb.timezone()? {
         Some(name) => name.parse::<Tz>().map_err(|_| {
@@ -72,7 +57,8 @@ pub fn parse_bound(flag: &str, value: &str, tz: Tz, is_until: bool) -> anyhow::R
     bail!("{flag} {value:?}: expected RFC 3339 (2026-11-22T10:00:00Z) or a date (2026-11-22)")
 }
 
-fn bounds(
+/// Parses `--since`/`--until`; `since` must come first.
+pub(crate) fn bounds(
     since: Option<&str>,
     until: Option<&str>,
     tz: Tz,
@@ -108,7 +94,7 @@ fn opt(s: &Option<String>) -> &str {
 }
 
 /// Writes rows as an aligned table; columns listed in `right` are right-aligned.
-fn write_table(
+pub(crate) fn write_table(
     out: &mut dyn Write,
     headers: &[&str],
     right: &[usize],
@@ -164,9 +150,16 @@ pub fn missed_json(m: &MissedRow) -> Value {
         "gap": m.gap,
         "agents": m.agents.iter().map(|a| json!({
             "agent": a.agent,
+            "name": a.name,
             "ring_start": a.ring_start.to_rfc3339(),
             "ring_seconds": secs(a.ring_seconds),
             "outcome": a.outcome,
+        })).collect::<Vec<_>>(),
+        "forwards": m.forwards.iter().map(|f| json!({
+            "number": f.number,
+            "ring_start": f.ring_start.to_rfc3339(),
+            "ring_seconds": secs(f.ring_seconds),
+            "outcome": f.outcome,
         })).collect::<Vec<_>>(),
         "task_id": m.task_id,
     })
@@ -338,225 +331,7 @@ pub fn tasks_at(
     Ok(())
 }
 
-/// Totals of one report row.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Totals {
-    inbound: u64,
-    answered: u64,
-    missed: u64,
-    callback_on_time: u64,
-    callback_late: u64,
-    callback_never: u64,
-    wait_missed_sum: f64,
-}
-
-impl Totals {
-    fn add_call(&mut self, c: &InboundRow, answered: bool) {
-        self.inbound += 1;
-        if answered {
-            self.answered += 1;
-        }
-        if c.missed {
-            self.missed += 1;
-            self.wait_missed_sum += c.wait_seconds;
-        }
-    }
-
-    fn add_task(&mut self, t: &TaskRow) {
-        match t.status {
-            TaskStatus::DoneOnTime => self.callback_on_time += 1,
-            TaskStatus::DoneLate => self.callback_late += 1,
-            TaskStatus::Open => self.callback_never += 1,
-        }
-    }
-
-    fn avg_wait_missed(&self) -> f64 {
-        if self.missed == 0 {
-            0.0
-        } else {
-            secs(self.wait_missed_sum / self.missed as f64)
-        }
-    }
-
-    fn json(&self) -> serde_json::Map<String, Value> {
-        let v = json!({
-            "inbound": self.inbound,
-            "answered": self.answered,
-            "missed": self.missed,
-            "callback_on_time": self.callback_on_time,
-            "callback_late": self.callback_late,
-            "callback_never": self.callback_never,
-            "avg_wait_missed_seconds": self.avg_wait_missed(),
-        });
-        match v {
-            Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        }
-    }
-
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.inbound.to_string(),
-            self.answered.to_string(),
-            self.missed.to_string(),
-            self.callback_on_time.to_string(),
-            self.callback_late.to_string(),
-            self.callback_never.to_string(),
-            format!("{:.1}", self.avg_wait_missed()),
-        ]
-    }
-}
-
-/// The computed report, before rendering.
-struct Report {
-    total: Totals,
-    by: BTreeMap<String, Totals>,
-    heatmap: [[u64; 24]; 7],
-}
-
-fn key_or_none(k: &Option<String>) -> String {
-    match k.as_deref() {
-        Some(s) if !s.is_empty() => s.to_owned(),
-        _ => NO_KEY.to_owned(),
-    }
-}
-
-fn build_report(calls: &[InboundRow], tasks: &[TaskRow], by: &str, tz: Tz) -> Report {
-    let day = |t: EventTime| {
-        t.to_utc()
-            .with_timezone(&tz)
-            .date_naive()
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    let mut r = Report {
-        total: Totals::default(),
-        by: BTreeMap::new(),
-        heatmap: [[0; 24]; 7],
-    };
-    for c in calls {
-        r.total.add_call(c, c.answered);
-        match by {
-            "day" => {
-                r.by.entry(day(c.ended_at))
-                    .or_default()
-                    .add_call(c, c.answered)
-            }
-            "queue" => {
-                r.by.entry(key_or_none(&c.queue))
-                    .or_default()
-                    .add_call(c, c.answered)
-            }
-            "did" => {
-                r.by.entry(key_or_none(&c.did))
-                    .or_default()
-                    .add_call(c, c.answered)
-            }
-            _ => {
-                // by agent: a call counts for every agent rung and for whoever answered it;
-                // `answered` only for the agent who answered.
-                let mut agents = c.agents_rung.clone();
-                if let Some(a) = &c.agent
-                    && c.answered
-                    && !agents.contains(a)
-                {
-                    agents.push(a.clone());
-                }
-                if agents.is_empty() {
-                    agents.push(NO_KEY.to_owned());
-                }
-                for a in agents {
-                    let answered = c.answered && c.agent.as_deref() == Some(a.as_str());
-                    r.by.entry(a).or_default().add_call(c, answered);
-                }
-            }
-        }
-        if c.missed {
-            let l = c.started_at.to_utc().with_timezone(&tz);
-            r.heatmap[l.weekday().num_days_from_monday() as usize][l.hour() as usize] += 1;
-        }
-    }
-    for t in tasks {
-        r.total.add_task(t);
-        let key = match by {
-            "day" => day(t.first_missed_at),
-            "queue" => key_or_none(&t.queue),
-            "did" => key_or_none(&t.did),
-            _ => key_or_none(&t.assignee),
-        };
-        r.by.entry(key).or_default().add_task(t);
-    }
-    r
-}
-
-fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-const REPORT_COLUMNS: [&str; 7] = [
-    "inbound",
-    "answered",
-    "missed",
-    "callback_on_time",
-    "callback_late",
-    "callback_never",
-    "avg_wait_missed_seconds",
-];
-
-/// The `report --json` object of a computed report.
-fn report_object(
-    rep: &Report,
-    s: Option<EventTime>,
-    u: Option<EventTime>,
-    by: &str,
-    tz: Tz,
-) -> serde_json::Map<String, Value> {
-    let mut obj = rep.total.json();
-    obj.insert("since".into(), json!(s.map(EventTime::to_rfc3339)));
-    obj.insert("until".into(), json!(u.map(EventTime::to_rfc3339)));
-    obj.insert("timezone".into(), json!(tz.name()));
-    obj.insert("by_key".into(), json!(by));
-    let rows: Vec<Value> = rep
-        .by
-        .iter()
-        .map(|(k, t)| {
-            let mut m = serde_json::Map::new();
-            m.insert("key".into(), json!(k));
-            m.extend(t.json());
-            Value::Object(m)
-        })
-        .collect();
-    obj.insert("by".into(), Value::Array(rows));
-    obj.insert("heatmap".into(), json!(rep.heatmap));
-    obj
-}
-
-/// The `report --json` object for `[since, until)` by `by`, from an open database (the
-/// daily digest's figures).
-pub fn report_json(
-    rdb: &ReadDb,
-    since: Option<EventTime>,
-    until: Option<EventTime>,
-    by: &str,
-    tz: Tz,
-) -> anyhow::Result<Value> {
-    let (calls, tasks) = rdb.snapshot(|r| {
-        Ok((
-            r.inbound_calls(since, until)?,
-            r.tasks_opened(since, until)?,
-        ))
-    })?;
-    let rep = build_report(&calls, &tasks, by, tz);
-    Ok(Value::Object(report_object(&rep, since, until, by, tz)))
-}
-
-/// `missedcalld report`: totals, a break-down `by` day/queue/agent/did, and a weekday x hour
-/// heatmap of missed calls (by the hour the call came in, calendar timezone). Tasks count by
-/// their first miss; `callback_never` = tasks not (yet) called back, overdue or not.
+/// `missedcalld report` (see [`crate::report`]), judged at the wall clock, heat map unshaded.
 pub fn report(
     db: &Path,
     since: Option<&str>,
@@ -565,98 +340,16 @@ pub fn report(
     format: ReportFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if !REPORT_BY.contains(&by) {
-        bail!("--by {by:?}: expected one of {}", REPORT_BY.join(", "));
-    }
-    let (rdb, tz) = open(db)?;
-    let (s, u) = bounds(since, until, tz)?;
-    let (calls, tasks) = rdb
-        .snapshot(|r| Ok((r.inbound_calls(s, u)?, r.tasks_opened(s, u)?)))
-        .with_context(|| format!("reading {}", db.display()))?;
-    let rep = build_report(&calls, &tasks, by, tz);
-    match format {
-        ReportFormat::Json => {
-            let obj = report_object(&rep, s, u, by, tz);
-            serde_json::to_writer_pretty(&mut *out, &Value::Object(obj))?;
-            writeln!(out)?;
-        }
-        ReportFormat::Csv => {
-            writeln!(out, "{},{}", by, REPORT_COLUMNS.join(","))?;
-            for (k, t) in rep.by.iter().chain([(&"(total)".to_owned(), &rep.total)]) {
-                writeln!(out, "{},{}", csv_cell(k), t.cells().join(","))?;
-            }
-        }
-        ReportFormat::Text => {
-            let range = |t: Option<EventTime>| t.map_or("-".to_owned(), |t| local(t, tz));
-            writeln!(
-                out,
-                "Report {} .. {} ({}), by {by}",
-                range(s),
-                range(u),
-                tz.name()
-            )?;
-            let t = &rep.total;
-            writeln!(
-                out,
-                "inbound {}  answered {}  missed {}  callbacks: on time {}, late {}, never {}  avg wait of missed {:.1} s\n",
-                t.inbound,
-                t.answered,
-                t.missed,
-                t.callback_on_time,
-                t.callback_late,
-                t.callback_never,
-                t.avg_wait_missed()
-            )?;
-            let mut rows: Vec<Vec<String>> = rep
-                .by
-                .iter()
-                .map(|(k, t)| {
-                    let mut row = vec![k.clone()];
-                    row.extend(t.cells());
-                    row
-                })
-                .collect();
-            let mut total = vec!["(total)".to_owned()];
-            total.extend(rep.total.cells());
-            rows.push(total);
-            let key = by.to_uppercase();
-            write_table(
-                out,
-                &[
-                    &key,
-                    "INBOUND",
-                    "ANSWERED",
-                    "MISSED",
-                    "ON_TIME",
-                    "LATE",
-                    "NEVER",
-                    "AVG_WAIT_MISSED_S",
-                ],
-                &[1, 2, 3, 4, 5, 6, 7],
-                &rows,
-            )?;
-            writeln!(out, "\nMissed calls by hour ({})", tz.name())?;
-            let hours: Vec<String> = (0..24).map(|h| format!("{h:>3}")).collect();
-            writeln!(out, "    {}", hours.join(""))?;
-            for (d, name) in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-                .iter()
-                .enumerate()
-            {
-                let cells: Vec<String> = rep.heatmap[d]
-                    .iter()
-                    .map(|n| {
-                        if *n == 0 {
-                            "  .".to_owned()
-                        } else {
-                            format!("{n:>3}")
-                        }
-                    })
-                    .collect();
-                writeln!(out, "{name} {}", cells.join(""))?;
-            }
-        }
-    }
-    Ok(())
+    let by = crate::report::ReportBy::parse(by).map_err(anyhow::Error::msg)?;
+    let req = crate::report::Request {
+        since,
+        until,
+        by,
+        format,
+        now: PbxClock::assume_equal().to_pbx(LocalTime::now()),
+        tty: false,
+    };
+    crate::report::run(db, &req, out)
 }
 
 /// The start of the local day containing `t` (used by callers that want "today").
@@ -689,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn tables_align_and_csv_escapes() {
+    fn tables_align() {
         let mut buf = Vec::new();
         write_table(
             &mut buf,
@@ -705,8 +398,5 @@ mod tests {
             String::from_utf8(buf).expect("utf8"),
             "A           NUM\nlong value    1\nx           100\n"
         );
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("plain"), "plain");
     }
 }

@@ -3,7 +3,7 @@
 //! the live stream was.
 
 use crate::ami::Message;
-use crate::calls::{FinishedCall, Tracker, TrackerConfig};
+use crate::calls::{FinishedCall, Notice, Tracker, TrackerConfig};
 use crate::store::Store;
 use crate::time::{EventTime, LocalTime, PbxClock};
 
@@ -150,11 +150,35 @@ impl<S: CallSink> Pipeline<S> {
     }
 
     fn drain(&mut self) -> Result<(), S::Error> {
+        for notice in self.tracker.take_notices() {
+            log_notice(&notice);
+        }
         for call in self.finished.drain(..) {
             log_finished(&call);
             self.sink.record(call)?;
         }
         Ok(())
+    }
+}
+
+/// One WARN line per context the admin should add to the configuration.
+fn log_notice(notice: &Notice) {
+    let Notice::UnknownInboundContext { context, inbound } = notice;
+    if *inbound {
+        tracing::warn!(
+            context = %context,
+            "calls from external numbers enter a context not in calls.inbound_contexts; they come \
+             from a trunk, so they are recorded as inbound: add this context to \
+             calls.inbound_contexts to make it explicit"
+        );
+    } else {
+        tracing::warn!(
+            context = %context,
+            "calls from external numbers keep arriving in a context not in \
+             calls.inbound_contexts, on channels that look like phones, and are NOT recorded as \
+             inbound: add this context to calls.inbound_contexts (or the trunk's channel prefix \
+             to calls.trunk_channels)"
+        );
     }
 }
 
@@ -180,6 +204,19 @@ fn log_finished(call: &FinishedCall) {
             .collect::<Vec<_>>()
             .join(",")
     };
+    let forwards = call
+        .forwards
+        .iter()
+        .map(|f| {
+            format!(
+                "{}({:.1}s {})",
+                f.number,
+                f.ring_seconds,
+                f.outcome.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     tracing::info!(
         caller = if call.withheld { "withheld" } else { call.number.as_str() },
         did = call.did.as_deref().unwrap_or("-"),
@@ -188,6 +225,7 @@ fn log_finished(call: &FinishedCall) {
         queue = call.queue.as_deref().unwrap_or("-"),
         voicemail = missed.voicemail,
         agents = %agents,
+        forwards = if forwards.is_empty() { "none" } else { forwards.as_str() },
         gap = call.gap,
         "missed call"
     );
@@ -201,19 +239,16 @@ mod tests {
         Message::from_pairs(pairs)
     }
 
-    #[test]
-    fn ticks_follow_the_pbx_clock_not_ours() {
-        // Events stamped three days in the past (an old recording, a PBX clock that is off).
-        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
-        let pbx = 1_700_000_000.0;
-        let ours = LocalTime::from_micros(((pbx + 3.0 * 86_400.0) * 1e6) as i64);
+    /// A caller's channel appears and enters a queue, both events stamped `stamp` (PBX clock)
+    /// and read at `received` (ours).
+    fn enter_queue(p: &mut Pipeline<Vec<FinishedCall>>, stamp: &str, received: LocalTime) {
         for (event, extra) in [
             ("Newchannel", ("AppData", "")),
             ("Newexten", ("Application", "Queue")),
         ] {
             let m = msg(&[
                 ("Event", event),
-                ("Timestamp", "1700000000.000000"),
+                ("Timestamp", stamp),
                 ("Channel", "PJSIP/trunk-00000001"),
                 ("CallerIDNum", "79161234567"),
                 ("Context", "from-pstn"),
@@ -222,8 +257,17 @@ mod tests {
                 ("Linkedid", "1700000000.1"),
                 extra,
             ]);
-            p.on_message(&m, ours).unwrap();
+            p.on_message(&m, received).unwrap();
         }
+    }
+
+    #[test]
+    fn ticks_follow_the_pbx_clock_not_ours() {
+        // Events stamped three days in the past (an old recording, a PBX clock that is off).
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let pbx = 1_700_000_000.0;
+        let ours = LocalTime::from_micros(((pbx + 3.0 * 86_400.0) * 1e6) as i64);
+        enter_queue(&mut p, "1700000000.000000", ours);
         p.tick(ours.plus_secs(30)).unwrap();
         assert!(p.sink().is_empty(), "a call 30 s quiet is not stale");
         // A re-login's FullyBooted has no Timestamp: its uptime is judged on the PBX clock too.
@@ -256,23 +300,7 @@ mod tests {
             ("Status", "Fully Booted"),
         ]);
         p.on_message(&booted, ours).unwrap();
-        for (event, extra) in [
-            ("Newchannel", ("AppData", "")),
-            ("Newexten", ("Application", "Queue")),
-        ] {
-            let m = msg(&[
-                ("Event", event),
-                ("Timestamp", "1700000001.000000"),
-                ("Channel", "PJSIP/trunk-00000001"),
-                ("CallerIDNum", "79161234567"),
-                ("Context", "from-pstn"),
-                ("Exten", "74951234567"),
-                ("Uniqueid", "1700000000.1"),
-                ("Linkedid", "1700000000.1"),
-                extra,
-            ]);
-            p.on_message(&m, ours.plus_secs(1)).unwrap();
-        }
+        enter_queue(&mut p, "1700000001.000000", ours.plus_secs(1));
         p.tick(ours.plus_secs(31)).unwrap();
         assert!(
             p.sink().is_empty(),

@@ -98,6 +98,39 @@ impl EventTime {
     }
 }
 
+/// Every UTC offset `tz` takes from 1970 to 2100, as `(from, offset_seconds)` in time order:
+/// the first entry starts at the epoch, each later one at a DST or law change. Lets SQL
+/// (which has no timezone database) turn stored UTC times into local days.
+pub fn utc_offsets(tz: chrono_tz::Tz) -> Vec<(EventTime, i32)> {
+    use chrono::Offset;
+    let offset = |secs: i64| -> i32 {
+        let t = EventTime(secs * 1_000_000).to_utc().naive_utc();
+        tz.offset_from_utc_datetime(&t).fix().local_minus_utc()
+    };
+    const DAY: i64 = 86_400;
+    const END: i64 = 4_133_980_800; // 2101-01-01T00:00:00Z
+    let mut out = vec![(EventTime(0), offset(0))];
+    let mut t = 0;
+    while t < END {
+        let next = t + DAY;
+        if offset(next) != offset(t) {
+            // The change is in (t, next]: find its first second.
+            let (mut lo, mut hi) = (t, next);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if offset(mid) == offset(t) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            out.push((EventTime(hi * 1_000_000), offset(hi)));
+        }
+        t = next;
+    }
+    out
+}
+
 /// A point in time on this machine's clock, in microseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct LocalTime(i64);
@@ -175,6 +208,19 @@ mod tests {
         assert_eq!(EventTime::parse_ami(b""), None);
         assert_eq!(EventTime::parse_ami(b"abc"), None);
         assert_eq!(EventTime::parse_ami(b"12.x"), None);
+    }
+
+    #[test]
+    fn utc_offsets_follow_dst_and_law_changes() {
+        let berlin = utc_offsets(chrono_tz::Europe::Berlin);
+        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert!(berlin.contains(&(EventTime(1_774_746_000_000_000), 7200)));
+        assert!(berlin.contains(&(EventTime(1_792_890_000_000_000), 3600)));
+        let moscow = utc_offsets(chrono_tz::Europe::Moscow);
+        // Moscow has kept +03:00 since 26 October 2014 (22:00 UTC on the 25th).
+        let last = moscow.last().copied().expect("changes");
+        assert_eq!(last, (EventTime(1_414_274_400_000_000), 10_800));
+        assert_eq!(utc_offsets(chrono_tz::UTC), vec![(EventTime(0), 0)]);
     }
 
     #[test]

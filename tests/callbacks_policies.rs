@@ -1,11 +1,11 @@
 //! Every `complete_on` policy through the real store: which calls close a task, which only
 //! count as attempts, which are ignored.
 
-mod store_support;
+mod support;
 
 use missedcalld::callbacks::CompleteOn;
 use missedcalld::store::Store;
-use store_support::*;
+use support::store::*;
 
 /// Runs the same five stories under `policy` (min_talk_seconds = 10) and returns, per number,
 /// (status, attempts).

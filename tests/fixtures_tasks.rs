@@ -1,7 +1,7 @@
 //! Callback tasks from real captures: the lab recordings replayed through the real pipeline
 //! (codec, tracker) into the store, checked task by task.
 
-mod store_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use missedcalld::pipeline::Pipeline;
 use missedcalld::replay::replay_into;
 use missedcalld::store::{Store, StoreSettings};
 use serde_json::Value;
-use store_support::*;
+use support::store::*;
 
 fn capture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

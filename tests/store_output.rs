@@ -1,13 +1,13 @@
 //! The read-side CLI output (SPEC section 8) over a real database written by the store.
 
-mod store_support;
+mod support;
 
 use missedcalld::callbacks::ShownStatus;
 use missedcalld::callbacks::sla::{Calendar, CalendarConfig};
 use missedcalld::output::{self, ReportFormat};
 use missedcalld::store::Store;
 use serde_json::{Value, json};
-use store_support::*;
+use support::store::*;
 
 /// A small day: two misses from one number (one called back on time), a withheld miss,
 /// an answered call, an overdue task, a late callback.
@@ -24,16 +24,25 @@ fn fixture(tz: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     hidden.withheld = true;
     hidden.queue = None;
     hidden.did = Some("74957654321".into());
+    // A named queue member and a follow-me to a mobile that failed (schema 3).
+    let mut named = missed(
+        "L-1",
+        "+7 916 111-00-07",
+        "2026-11-23T10:00:00Z",
+        18.25,
+        &["101", "102"],
+    );
+    named.attempts[0].name = Some("Anna Smith".into());
+    named.forwards.push(missedcalld::calls::Forward {
+        number: "79169990000".into(),
+        ring_start: named.attempts[0].ring_start.plus_secs(10),
+        ring_seconds: 2.5,
+        outcome: missedcalld::calls::ForwardOutcome::Congestion,
+    });
     let mut answered = inbound_answered("L-4", "79035550101", "102", "2026-11-23T11:00:00Z", 120.0);
     answered.queue = Some("support".into());
     for c in [
-        missed(
-            "L-1",
-            "+7 916 111-00-07",
-            "2026-11-23T10:00:00Z",
-            18.25,
-            &["101", "102"],
-        ),
+        named,
         missed("L-2", "89161110007", "2026-11-23T10:05:00Z", 4.5, &[]),
         outbound(
             "L-2b",
@@ -100,8 +109,11 @@ fn missed_json_has_the_contract_fields() {
             "withheld": false,
             "gap": false,
             "agents": [
-                {"agent": "101", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
-                {"agent": "102", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
+                {"agent": "101", "name": "Anna Smith", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
+                {"agent": "102", "name": null, "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
+            ],
+            "forwards": [
+                {"number": "79169990000", "ring_start": "2026-11-23T09:59:53.750Z", "ring_seconds": 2.5, "outcome": "congestion"},
             ],
             "task_id": 1,
         })
@@ -263,21 +275,44 @@ fn report_csv_and_text() {
     let csv = run(|o| output::report(&path, None, None, "day", ReportFormat::Csv, o));
     assert_eq!(
         csv,
-        "day,inbound,answered,missed,callback_on_time,callback_late,callback_never,avg_wait_missed_seconds\n\
-         2026-11-23,5,1,4,1,0,1,14.7\n\
-         2026-11-24,1,0,1,0,1,0,10.0\n\
-         (total),6,1,5,1,1,1,13.8\n"
+        "day,inbound,answered,missed,missed_rate,short_abandons,callback_on_time,callback_late,\
+         callback_never,callback_open,callback_delay_p50_seconds,callback_delay_p90_seconds,\
+         avg_wait_missed_seconds,max_wait_missed_seconds\n\
+         2026-11-23,5,1,4,0.8,0,1,0,1,0,480,480,14.688,30\n\
+         2026-11-24,1,0,1,1,0,0,1,0,0,1770,1770,10,10\n\
+         (total),6,1,5,0.8333,0,1,1,1,0,480,1770,13.75,30\n"
     );
     let csv = run(|o| output::report(&path, None, None, "did", ReportFormat::Csv, o));
-    assert!(csv.contains("\n74957654321,1,0,1,0,0,0,6.0\n"), "{csv}");
+    assert!(
+        csv.contains("\n74957654321,1,0,1,1,0,0,0,0,0,,,6,6\n"),
+        "{csv}"
+    );
     let text = run(|o| output::report(&path, None, None, "queue", ReportFormat::Text, o));
     assert!(
-        text.contains("inbound 6  answered 1  missed 5  callbacks: on time 1, late 1, never 1"),
+        text.starts_with("Report 2026-11-23 .. 2026-11-24 (UTC), by queue\n"),
         "{text}"
     );
-    assert!(text.contains("Missed calls by hour (UTC)"), "{text}");
+    assert!(
+        text.contains("inbound 6  answered 1  missed 5 (83.3%)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "callbacks: on time 1, late 1, never 1, open 0  delay p50 480.0 s, p90 1770.0 s"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Missed calls by weekday and hour (UTC)"),
+        "{text}"
+    );
+    // Not a terminal: plain digits, no colour codes.
+    assert!(!text.contains('\x1b'), "{text}");
     assert!(text.lines().any(|l| l.starts_with("support ")), "{text}");
     let mut out = Vec::new();
     let err = output::report(&path, None, None, "week", ReportFormat::Text, &mut out).unwrap_err();
-    assert!(err.to_string().starts_with("--by \"week\""), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "--by \"week\": expected one of day, month, queue, agent, did"
+    );
 }

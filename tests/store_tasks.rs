@@ -1,10 +1,10 @@
 //! Task life cycle through the real store on temp SQLite files: idempotent replay, repeated
 //! misses joining one task, callbacks closing on time or late, attempts, withheld callers.
 
-mod store_support;
+mod support;
 
 use rusqlite::Connection;
-use store_support::*;
+use support::store::*;
 
 /// number, status, deadline, closed_at, closed_by_direction, closed_by_agent, closed_by_linkedid
 type ClosedTask = (

@@ -240,6 +240,7 @@ mod tests {
             agent: agent.map(str::to_owned),
             talk_seconds: talk,
             attempts: Vec::new(),
+            forwards: Vec::new(),
             missed: None,
             gap: false,
         }
@@ -456,6 +457,7 @@ mod tests {
         for agent in ["102", "101"] {
             c.attempts.push(AgentAttempt {
                 agent: agent.into(),
+                name: None,
                 ring_start: EventTime(1),
                 ring_seconds: 10.0,
                 outcome: AttemptOutcome::NoAnswer,
@@ -493,6 +495,7 @@ mod tests {
         for a in agents {
             c.attempts.push(AgentAttempt {
                 agent: (*a).into(),
+                name: None,
                 ring_start: c.started_at,
                 ring_seconds: 10.0,
                 outcome: AttemptOutcome::NoAnswer,

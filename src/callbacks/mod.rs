@@ -63,6 +63,23 @@ pub struct CallbacksConfig {
     pub complete_on: CompleteOn,
     /// An answered outbound callback shorter than this counts only as an attempt.
     pub min_talk_seconds: u32,
+    /// Missed calls whose caller hung up sooner are still recorded but left out of the SLA
+    /// and callback figures of reports (mis-dials, instant hang-ups); 0 = none.
+    #[serde(deserialize_with = "deserialize_short_abandon")]
+    pub short_abandon_seconds: u32,
+}
+
+/// Longest accepted `short_abandon_seconds`: beyond a minute a caller really waited.
+pub const MAX_SHORT_ABANDON_SECONDS: u32 = 60;
+
+fn deserialize_short_abandon<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v > MAX_SHORT_ABANDON_SECONDS {
+        return Err(serde::de::Error::custom(format!(
+            "must be at most {MAX_SHORT_ABANDON_SECONDS} seconds, got {v}"
+        )));
+    }
+    Ok(v)
 }
 
 impl Default for CallbacksConfig {
@@ -72,6 +89,7 @@ impl Default for CallbacksConfig {
             offhours_deadline: NaiveTime::from_hms_opt(10, 0, 0).unwrap_or(NaiveTime::MIN),
             complete_on: CompleteOn::Any,
             min_talk_seconds: DEFAULT_MIN_TALK_SECONDS,
+            short_abandon_seconds: 0,
         }
     }
 }
@@ -105,5 +123,14 @@ mod tests {
         assert!(toml::from_str::<CallbacksConfig>("offhours_deadline = \"25:00\"").is_err());
         assert!(toml::from_str::<CallbacksConfig>("complete_on = \"sometimes\"").is_err());
         assert!(toml::from_str::<CallbacksConfig>("sla = 5").is_err());
+        let c: CallbacksConfig = toml::from_str("short_abandon_seconds = 5").expect("valid");
+        assert_eq!(c.short_abandon_seconds, 5);
+        let err = toml::from_str::<CallbacksConfig>("short_abandon_seconds = 61").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must be at most 60 seconds, got 61"),
+            "{err}"
+        );
+        assert!(toml::from_str::<CallbacksConfig>("short_abandon_seconds = -1").is_err());
     }
 }

@@ -7,24 +7,34 @@
 //! channel hangs up, and a call that stops receiving events is finished with the `gap` flag
 //! after `expire_after_secs`.
 
+pub mod apps;
 pub mod channel;
 pub mod config;
+pub mod inbound;
+pub mod legs;
 pub mod machine;
+pub mod outbound;
 pub mod outcome;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use channel::{ChanId, chan_id};
+use channel::{ChanId, Phones, chan_id};
 
 pub use config::TrackerConfig;
-pub use machine::Call;
-pub use outcome::{AgentAttempt, AttemptOutcome, Direction, FinishedCall, LossReason};
+pub use machine::{Call, Notice};
+pub use outcome::{
+    AgentAttempt, AttemptOutcome, Direction, FinishedCall, Forward, ForwardOutcome, LossReason,
+};
 
 use crate::ami::Message;
 use crate::ami::event::Event;
 use crate::time::EventTime;
+
+/// Calls from external numbers that a context not known as inbound must see before a notice
+/// says so, when the calls were not taken as inbound (one taken in is reported at once).
+const NOTICE_AFTER_CALLS: u32 = 3;
 
 /// How often (in event time) stale calls are looked for.
 const EXPIRY_SWEEP_SECS: i64 = 60;
@@ -48,16 +58,22 @@ pub struct Tracker {
     next_id: CallId,
     last_sweep: EventTime,
     latest: EventTime,
+    /// Calls seen per unknown context, and the contexts already reported.
+    unknown_contexts: HashMap<String, u32>,
+    reported_contexts: HashSet<String>,
+    notices: Vec<Notice>,
+    /// Peers rung as phones: never taken for trunks.
+    phones: Phones,
 }
 
 /// Events that may start tracking a channel we have not seen yet (mid-stream start).
+/// Not `NewCallerid`: Asterisk 20 sends one for a Local half after its `Hangup`.
 fn may_create(ev: &Event<'_>) -> bool {
     matches!(
         ev,
         Event::Newchannel(_)
             | Event::Newexten { .. }
             | Event::Newstate(_)
-            | Event::NewCallerid(_)
             | Event::VarSet { .. }
             | Event::QueueCallerJoin { .. }
             | Event::DialBegin { .. }
@@ -75,6 +91,29 @@ impl Tracker {
             next_id: 0,
             last_sweep: EventTime::default(),
             latest: EventTime::default(),
+            unknown_contexts: HashMap::new(),
+            reported_contexts: HashSet::new(),
+            notices: Vec::new(),
+            phones: Phones::default(),
+        }
+    }
+
+    /// Notices for the admin raised since the last call (each context is reported once).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn on_notice(&mut self, notice: Notice) {
+        let Notice::UnknownInboundContext { context, inbound } = &notice;
+        if self.reported_contexts.contains(context) {
+            return;
+        }
+        let seen = self.unknown_contexts.entry(context.clone()).or_insert(0);
+        *seen += 1;
+        if *inbound || *seen >= NOTICE_AFTER_CALLS {
+            self.unknown_contexts.remove(context);
+            self.reported_contexts.insert(context.clone());
+            self.notices.push(notice);
         }
     }
 
@@ -235,8 +274,12 @@ impl Tracker {
             return;
         };
         let principal_before = call.principal();
-        if let Some(done) = call.on_event(ev, at, &self.cfg) {
+        if let Some(done) = call.on_event(ev, at, &self.cfg, &self.phones) {
             out.push(done);
+        }
+        let notice = call.take_notice();
+        for phone in call.take_rang_phones() {
+            self.phones.learn(&phone);
         }
         // The caller/outbound channel stays with its call even if its Linkedid changes.
         let principal = call.principal();
@@ -251,6 +294,9 @@ impl Tracker {
         }
         if empty {
             self.remove(id);
+        }
+        if let Some(notice) = notice {
+            self.on_notice(notice);
         }
     }
 

@@ -28,8 +28,8 @@ use super::telegram::Telegram;
 use super::text::{self, Markup};
 use super::webhook::Webhook;
 use super::{EventKind, payload};
-use crate::callbacks::sla::{Calendar, local_to_utc};
-use crate::output::{missed_json, report_json, task_json};
+use crate::callbacks::sla::Calendar;
+use crate::output::{missed_json, task_json};
 use crate::store::outbox::{DueRow, OutboxDb, RowUpdate};
 use crate::store::queries::{self, ReadDb};
 use crate::time::EventTime;
@@ -175,7 +175,9 @@ impl Worker {
             in_flight: HashMap::new(),
             failing: HashSet::new(),
             warned_gone: HashSet::new(),
-            lease: Duration::from_secs_f64(longest) + Duration::from_secs(60),
+            // A delivery never outlives its time limit; the lease only has to cover that and
+            // the write of its outcome. After a crash the row is due again this soon.
+            lease: Duration::from_secs_f64(longest) + Duration::from_secs(5),
         })
     }
 
@@ -266,7 +268,7 @@ impl Worker {
             if row.payload.is_some() || fresh.iter().any(|(id, _)| *id == row.notification) {
                 continue;
             }
-            match render_payload(&self.rdb, row, tz, now) {
+            match render_payload(&self.rdb, row, now) {
                 Ok(v) => fresh.push((row.notification.clone(), v.to_string())),
                 Err(e) => warn!(id = %row.notification, "cannot render the notification: {e:#}"),
             }
@@ -456,12 +458,7 @@ impl Worker {
 }
 
 /// Renders a row's payload from the stored call, task or day.
-fn render_payload(
-    rdb: &ReadDb,
-    row: &DueRow,
-    tz: chrono_tz::Tz,
-    now: EventTime,
-) -> anyhow::Result<Value> {
+fn render_payload(rdb: &ReadDb, row: &DueRow, now: EventTime) -> anyhow::Result<Value> {
     let created = row.created_at.to_rfc3339();
     let task = |id: Option<i64>| -> anyhow::Result<Option<Value>> {
         Ok(match id {
@@ -493,16 +490,20 @@ fn render_payload(
         ),
         EventKind::DailyDigest => {
             let day = row.digest_day.clone().unwrap_or_default();
-            let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            NaiveDate::parse_from_str(&day, "%Y-%m-%d")
                 .with_context(|| format!("digest day {day:?}"))?;
-            let start = |d: NaiveDate| {
-                EventTime::from_utc(&local_to_utc(
-                    tz,
-                    d.and_hms_opt(0, 0, 0).unwrap_or_default(),
-                ))
+            // Exactly what `report --since DAY --until DAY --json` prints.
+            let req = crate::report::Request {
+                since: Some(&day),
+                until: Some(&day),
+                by: crate::report::ReportBy::parse("day").map_err(anyhow::Error::msg)?,
+                format: crate::report::ReportFormat::Json,
+                now,
+                tty: false,
             };
-            let next = date.checked_add_days(Days::new(1)).unwrap_or(date);
-            let mut digest = report_json(rdb, Some(start(date)), Some(start(next)), "day", tz)?;
+            let mut out = Vec::new();
+            crate::report::run(rdb.path(), &req, &mut out)?;
+            let mut digest: Value = serde_json::from_slice(&out).context("report JSON")?;
             let open: Vec<Value> = rdb
                 .snapshot(|r| r.tasks())?
                 .iter()
@@ -511,7 +512,7 @@ fn render_payload(
                 .collect();
             if let Value::Object(m) = &mut digest {
                 m.insert("day".into(), json!(day));
-                m.insert("open_tasks".into(), Value::Array(open));
+                m.entry("open_tasks").or_insert(Value::Array(open));
             }
             payload::envelope(
                 &row.notification,

@@ -15,6 +15,7 @@
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
+mod calendar;
 pub mod migrations;
 pub mod outbox;
 pub mod queries;
@@ -265,12 +266,12 @@ fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreE
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database, records the calendar timezone in
-    /// `meta`, and starts the writer thread.
+    /// Opens (creating if needed) and migrates the database, records the calendar for the
+    /// views ([`calendar`]), and starts the writer thread.
     pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
         let mut conn = open_writer_connection(&settings)?;
         migrations::migrate(&mut conn, &settings.path)?;
-        store_timezone(&conn, &settings.rules)?;
+        calendar::record(&conn, &settings.rules)?;
 
         let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
         let stats = Arc::new(StoreStats::default());
@@ -350,17 +351,6 @@ impl Drop for Store {
             tracing::error!(path = %self.path.display(), %err, "database writer did not stop cleanly");
         }
     }
-}
-
-/// Records the calendar timezone in `meta`, where readers find it.
-fn store_timezone(conn: &Connection, rules: &TaskRules) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('calendar_timezone', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [rules.calendar.timezone_name()],
-    )
-    .map_err(StoreError::sql("store calendar timezone in meta"))?;
-    Ok(())
 }
 
 /// The stored form of a time: RFC 3339, UTC, milliseconds (`2026-11-22T19:13:24.077Z`).

@@ -19,14 +19,29 @@ use crate::time::EventTime;
 /// One agent rung for a call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRow {
-    /// Agent id.
+    /// Agent id (the extension).
     pub agent: String,
+    /// The queue member's display name, if it has one (from migration `003_forwards` on).
+    pub name: Option<String>,
     /// When the ring started.
     pub ring_start: EventTime,
     /// How long it rang.
     pub ring_seconds: f64,
     /// How it ended.
     pub outcome: AttemptOutcome,
+}
+
+/// One external number dialled for a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardRow {
+    /// The number dialled.
+    pub number: String,
+    /// When its ring started.
+    pub ring_start: EventTime,
+    /// How long it rang.
+    pub ring_seconds: f64,
+    /// How it ended (`answered`, `no_answer`, `busy`, `congestion`, `unavailable`, ...).
+    pub outcome: String,
 }
 
 /// One missed call with its agents.
@@ -60,6 +75,8 @@ pub struct MissedRow {
     pub gap: bool,
     /// Agents rung, in order.
     pub agents: Vec<AttemptRow>,
+    /// External numbers dialled for the call (follow-me, forwards), in order.
+    pub forwards: Vec<ForwardRow>,
     /// The callback task it belongs to.
     pub task_id: Option<TaskId>,
 }
@@ -115,7 +132,7 @@ impl TaskRow {
 
 /// One inbound call for reports.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InboundRow {
+pub struct ReportCall {
     /// Caller channel's first event.
     pub started_at: EventTime,
     /// Caller channel's hangup.
@@ -128,12 +145,12 @@ pub struct InboundRow {
     pub answered: bool,
     /// Who answered.
     pub agent: Option<String>,
-    /// Seconds the caller waited.
+    /// Seconds from the caller's first event to its hangup.
     pub wait_seconds: f64,
-    /// It is a missed call.
-    pub missed: bool,
-    /// Agents rung (distinct, in first-ring order).
-    pub agents_rung: Vec<String>,
+    /// Where the caller was lost: `Some` for a missed call.
+    pub loss_reason: Option<LossReason>,
+    /// Every ring of every agent, in ring order.
+    pub attempts: Vec<AttemptRow>,
 }
 
 /// A read-only connection to a missedcalld database.
@@ -141,6 +158,8 @@ pub struct InboundRow {
 pub struct ReadDb {
     pub(super) conn: Connection,
     path: PathBuf,
+    /// Schema version: older files are read as they are, without the newer columns.
+    version: i64,
 }
 
 /// Opens `path` read-only and checks it is a missedcalld database.
@@ -167,6 +186,7 @@ pub fn open_read_only(path: &Path) -> Result<ReadDb, StoreError> {
     Ok(ReadDb {
         conn,
         path: path.to_owned(),
+        version,
     })
 }
 
@@ -222,6 +242,39 @@ impl ReadDb {
         Ok(())
     }
 
+    /// The agent attempts `sql` selects (`call_id, agent, ring_start, ring_seconds, outcome`,
+    /// in ring order), grouped by call id.
+    fn attempts_by_call(
+        &self,
+        sql: &str,
+        range: &(Option<String>, Option<String>),
+        what: (&'static str, &'static str),
+    ) -> Result<HashMap<i64, Vec<AttemptRow>>, StoreError> {
+        let mut by_call: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+        self.each_row(
+            sql,
+            range,
+            what,
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AttemptRow {
+                        agent: r.get(1)?,
+                        ring_start: r.get(2)?,
+                        ring_seconds: r.get(3)?,
+                        outcome: r.get(4)?,
+                        name: r.get(5)?,
+                    },
+                ))
+            },
+            |(call_id, attempt)| {
+                by_call.entry(call_id).or_default().push(attempt);
+                Ok(())
+            },
+        )?;
+        Ok(by_call)
+    }
+
     /// The calendar timezone the writer recorded in `meta`, if any.
     pub fn timezone(&self) -> Result<Option<String>, StoreError> {
         self.conn
@@ -241,32 +294,20 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
-        let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        self.each_row(
-            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
-               FROM missed_calls m
-               JOIN calls c ON c.id = m.call_id
-               JOIN agent_attempts a ON a.call_id = c.id
-              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-              ORDER BY a.call_id, a.seq",
+        let mut agents = self.attempts_by_call(
+            &format!(
+                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {}
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN agent_attempts a ON a.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY a.call_id, a.seq",
+                self.member_name_column()
+            ),
             &range,
             ("select agent attempts", "read agent attempt"),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    AttemptRow {
-                        agent: r.get(1)?,
-                        ring_start: r.get(2)?,
-                        ring_seconds: r.get(3)?,
-                        outcome: r.get(4)?,
-                    },
-                ))
-            },
-            |(call_id, attempt)| {
-                agents.entry(call_id).or_default().push(attempt);
-                Ok(())
-            },
         )?;
+        let mut forwards = self.forwards_of_missed(&range)?;
         let mut out = Vec::new();
         self.each_row(
             "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
@@ -296,6 +337,7 @@ impl ReadDb {
                         withheld: r.get(12)?,
                         gap: r.get(13)?,
                         agents: Vec::new(),
+                        forwards: Vec::new(),
                         task_id: r.get(14)?,
                     },
                 ))
@@ -305,11 +347,59 @@ impl ReadDb {
                     m.caller.clear();
                 }
                 m.agents = agents.remove(&call_id).unwrap_or_default();
+                m.forwards = forwards.remove(&call_id).unwrap_or_default();
                 out.push(m);
                 Ok(())
             },
         )?;
         Ok(out)
+    }
+
+    /// The forwards of the missed calls that ended in the range, by call, in ring order
+    /// (none before the migration that adds the table).
+    fn forwards_of_missed(
+        &self,
+        range: &(Option<String>, Option<String>),
+    ) -> Result<HashMap<i64, Vec<ForwardRow>>, StoreError> {
+        let mut by_call: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
+        if self.version < migrations::version_of(migrations::FORWARDS) {
+            return Ok(by_call);
+        }
+        self.each_row(
+            "SELECT f.call_id, f.number, f.ring_start, f.ring_seconds, f.outcome
+               FROM missed_calls m
+               JOIN calls c ON c.id = m.call_id
+               JOIN forwards f ON f.call_id = c.id
+              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY f.call_id, f.seq",
+            range,
+            ("select forwards", "read forward"),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    ForwardRow {
+                        number: r.get(1)?,
+                        ring_start: r.get(2)?,
+                        ring_seconds: r.get(3)?,
+                        outcome: r.get(4)?,
+                    },
+                ))
+            },
+            |(call_id, forward)| {
+                by_call.entry(call_id).or_default().push(forward);
+                Ok(())
+            },
+        )?;
+        Ok(by_call)
+    }
+
+    /// `a.name` where the schema has the member's name, else `NULL`.
+    fn member_name_column(&self) -> &'static str {
+        if self.version >= migrations::version_of(migrations::FORWARDS) {
+            "a.name"
+        } else {
+            "NULL"
+        }
     }
 
     /// Every callback task, by id.
@@ -385,53 +475,83 @@ impl ReadDb {
         Ok(out)
     }
 
-    /// Inbound calls that ended in `[since, until)`, with the agents rung.
-    pub fn inbound_calls(
+    /// A `meta` value the writer recorded (`calendar_timezone`, `short_abandon_seconds`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::sql("read meta"))
+    }
+
+    /// Inbound calls that ended in `[since, until)`, with every ring of every agent.
+    pub fn report_calls(
         &self,
         since: Option<EventTime>,
         until: Option<EventTime>,
-    ) -> Result<Vec<InboundRow>, StoreError> {
+    ) -> Result<Vec<ReportCall>, StoreError> {
+        let range = range_params(since, until);
+        let mut rings = self.attempts_by_call(
+            &format!(
+                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {}
+                   FROM calls c JOIN agent_attempts a ON a.call_id = c.id
+                  WHERE c.direction = 'inbound'
+                    AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY a.call_id, a.seq",
+                self.member_name_column()
+            ),
+            &range,
+            ("select rings for report", "read ring"),
+        )?;
         let mut out = Vec::new();
         self.each_row(
-            "SELECT c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
-                    c.wait_seconds, m.id IS NOT NULL,
-                    (SELECT group_concat(agent, char(31))
-                       FROM (SELECT agent FROM agent_attempts a
-                              WHERE a.call_id = c.id ORDER BY seq))
+            "SELECT c.id, c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
+                    c.wait_seconds, m.loss_reason
                FROM calls c LEFT JOIN missed_calls m ON m.call_id = c.id
               WHERE c.direction = 'inbound'
                 AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
               ORDER BY c.ended_at, c.id",
-            &range_params(since, until),
+            &range,
             ("select inbound calls", "read inbound call"),
             |r| {
                 Ok((
-                    InboundRow {
-                        started_at: r.get(0)?,
-                        ended_at: r.get(1)?,
-                        did: r.get(2)?,
-                        queue: r.get(3)?,
-                        answered: r.get(4)?,
-                        agent: r.get(5)?,
-                        wait_seconds: r.get(6)?,
-                        missed: r.get(7)?,
-                        agents_rung: Vec::new(),
+                    r.get::<_, i64>(0)?,
+                    ReportCall {
+                        started_at: r.get(1)?,
+                        ended_at: r.get(2)?,
+                        did: r.get(3)?,
+                        queue: r.get(4)?,
+                        answered: r.get(5)?,
+                        agent: r.get(6)?,
+                        wait_seconds: r.get(7)?,
+                        loss_reason: r.get(8)?,
+                        attempts: Vec::new(),
                     },
-                    r.get::<_, Option<String>>(8)?,
                 ))
             },
-            |(mut call, agents)| {
-                if let Some(agents) = agents {
-                    for a in agents.split('\u{1f}') {
-                        if !call.agents_rung.iter().any(|x| x == a) {
-                            call.agents_rung.push(a.to_owned());
-                        }
-                    }
-                }
+            |(id, mut call)| {
+                call.attempts = rings.remove(&id).unwrap_or_default();
                 out.push(call);
                 Ok(())
             },
         )?;
         Ok(out)
+    }
+
+    /// Tasks whose every missed call waited less than `seconds` (short abandons only).
+    pub fn short_abandon_tasks(&self, seconds: f64) -> Result<Vec<TaskId>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT m.task_id FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                  WHERE m.task_id IS NOT NULL
+                  GROUP BY m.task_id HAVING max(c.wait_seconds) < ?1 ORDER BY m.task_id",
+            )
+            .map_err(StoreError::sql("select short-abandon tasks"))?;
+        let ids = st
+            .query_map([seconds], |r| r.get(0))
+            .map_err(StoreError::sql("select short-abandon tasks"))?
+            .collect::<Result<Vec<TaskId>, _>>()
+            .map_err(StoreError::sql("read short-abandon task"))?;
+        Ok(ids)
     }
 }

@@ -28,6 +28,8 @@ const INSERT_CALL: &str = "INSERT INTO calls (linkedid, direction, number, numbe
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
      ON CONFLICT (linkedid) DO NOTHING";
 const INSERT_ATTEMPT: &str = "INSERT INTO agent_attempts (call_id, seq, agent, ring_start, \
+     ring_seconds, outcome, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const INSERT_FORWARD: &str = "INSERT INTO forwards (call_id, seq, number, ring_start, \
      ring_seconds, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const EARLIER_CALL: &str = "SELECT EXISTS (SELECT 1 FROM calls WHERE number_normalized = ?1 \
      AND started_at < ?2 AND id <> ?3)";
@@ -228,8 +230,8 @@ impl Writer {
 
     /// Takes new task rules; the calendar's timezone goes to `meta` for the reports.
     fn set_rules(&mut self, rules: TaskRules) {
-        if let Err(err) = super::store_timezone(&self.conn, &rules) {
-            tracing::error!(err = %err, "cannot record the calendar timezone; reports keep the old one");
+        if let Err(err) = super::calendar::record(&self.conn, &rules) {
+            tracing::error!(err = %err, "cannot record the calendar for reports and views; they keep the old one");
         }
         self.settings.rules = rules;
     }
@@ -415,8 +417,23 @@ fn apply_call(
                 a.ring_start,
                 a.ring_seconds,
                 a.outcome,
+                a.name,
             ])
             .map_err(StoreError::sql("insert agent attempt"))?;
+        }
+        let mut st = conn
+            .prepare_cached(INSERT_FORWARD)
+            .map_err(StoreError::sql("insert forward"))?;
+        for (seq, f) in call.forwards.iter().enumerate() {
+            st.execute(params![
+                call_id,
+                seq as i64,
+                f.number,
+                f.ring_start,
+                f.ring_seconds,
+                f.outcome.as_str(),
+            ])
+            .map_err(StoreError::sql("insert forward"))?;
         }
     }
 

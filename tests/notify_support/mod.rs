@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use missedcalld::demo::{self, Pacing};
+use missedcalld::ami::standin::{self, Pacing, StandinPbx};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
@@ -238,10 +238,10 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// The stand-in PBX of `missedcalld demo` serving `capture` at `rate` events/s; returns its port.
+/// The stand-in PBX (`ami::standin`, as `missedcalld demo` uses it) serving `capture` at `rate` events/s; returns its port.
 pub fn start_pbx(capture: &str, rate: f64) -> u16 {
     let raw = std::fs::read(root().join(capture)).expect("capture");
-    let events = Arc::new(demo::capture_events(&raw));
+    let events = Arc::new(standin::capture_events(&raw));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind pbx");
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
@@ -252,7 +252,14 @@ pub fn start_pbx(capture: &str, rate: f64) -> u16 {
             .expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            demo::serve(listener, events, Pacing::PerSecond(rate), None).await;
+            standin::serve(
+                listener,
+                StandinPbx::open(),
+                events,
+                Pacing::PerSecond(rate),
+                None,
+            )
+            .await;
         });
     });
     port

@@ -1,5 +1,4 @@
 //! Hand-built finished calls and a temp-file store for the store/callback tests.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,11 +44,13 @@ pub fn missed(
             .iter()
             .map(|a| AgentAttempt {
                 agent: (*a).into(),
+                name: None,
                 ring_start: started_at.plus_secs(2),
                 ring_seconds: 10.0,
                 outcome: AttemptOutcome::CallerHungUp,
             })
             .collect(),
+        forwards: Vec::new(),
         missed: Some(MissDetails {
             loss_reason: if agents.is_empty() {
                 LossReason::Ivr
@@ -88,10 +89,12 @@ pub fn inbound_answered(
         talk_seconds: talk,
         attempts: vec![AgentAttempt {
             agent: agent.into(),
+            name: None,
             ring_start: started_at.plus_secs(1),
             ring_seconds: 4.0,
             outcome: AttemptOutcome::Answered,
         }],
+        forwards: Vec::new(),
         missed: None,
         gap: false,
     }
@@ -123,6 +126,7 @@ pub fn outbound(
         agent: Some(agent.into()),
         talk_seconds: if answered { talk } else { 0.0 },
         attempts: Vec::new(),
+        forwards: Vec::new(),
         missed: None,
         gap: false,
     }
