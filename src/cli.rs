@@ -49,6 +49,10 @@ pub enum Command {
         /// reads and frames on a second thread).
         #[arg(long)]
         single_thread: bool,
+        /// Send the configured notifications for what is replayed (by default a replay
+        /// notifies nobody).
+        #[arg(long)]
+        notify: bool,
         /// Capture files, replayed in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -104,6 +108,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// List notifications pending or failed.
+    Outbox {
+        /// SQLite database to read.
+        #[arg(long)]
+        db: PathBuf,
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a configuration file and name the bad field.
     CheckConfig {
         /// Configuration file (TOML).
@@ -124,14 +137,17 @@ pub fn main(cli: Cli) -> ExitCode {
             db,
             stats,
             single_thread,
+            notify,
             files,
         } => {
             let how = ReplayOptions {
                 stats,
                 single_thread,
+                notify,
             };
             replay_command(config.as_deref(), &db, how, &files, stdout)
         }
+        Command::Outbox { db, json } => crate::notify::list::outbox(&db, json, stdout),
         Command::Missed {
             db,
             since,
@@ -195,6 +211,8 @@ struct ReplayOptions {
     stats: bool,
     /// `--single-thread`.
     single_thread: bool,
+    /// `--notify`.
+    notify: bool,
 }
 
 /// `missedcalld replay`: captures through tracker and store into `db` (`--db` wins over the
@@ -214,6 +232,11 @@ fn replay_command(
     check_inputs(files)?;
     let mut settings = crate::daemon::store_settings(&cfg)?;
     settings.path = db.to_path_buf();
+    let routes = crate::notify::outbox::Routes::new(&cfg.notify);
+    let notify = how.notify && !routes.is_empty();
+    if notify {
+        settings.notify = Some(std::sync::Arc::new(routes));
+    }
     // Nobody waits to see a replayed call: big transactions.
     settings.batch_linger = settings.batch_max_delay;
     let created = !db.exists();
@@ -230,9 +253,9 @@ fn replay_command(
             .into_sink()
             .close()
             .context("committing the replay")?;
-        anyhow::Ok((seen, started.elapsed().as_secs_f64()))
+        anyhow::Ok((seen, started))
     })();
-    let (seen, secs) = match replayed {
+    let (seen, started) = match replayed {
         Ok(done) => done,
         Err(e) => {
             if created {
@@ -241,6 +264,24 @@ fn replay_command(
             return Err(e);
         }
     };
+    if notify {
+        let left = crate::notify::worker::drain(crate::notify::worker::WorkerSettings {
+            db: db.to_path_buf(),
+            config: cfg.notify.clone(),
+            calendar: crate::callbacks::sla::Calendar::new(&cfg.calendar)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            clock: crate::notify::worker::wall_clock(),
+            scans: false,
+        })?;
+        if left.pending + left.failed > 0 {
+            tracing::warn!(
+                pending = left.pending,
+                failed = left.failed,
+                "not every notification was delivered; `missedcalld run` on this database retries the pending ones, `missedcalld outbox` lists them"
+            );
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
     if how.stats {
         write!(out, "{}", seen.render())?;
         writeln!(

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -43,9 +43,11 @@ use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
 use crate::config::Config;
 use crate::logging;
+use crate::notify::outbox::Routes;
+use crate::notify::worker::{self as notify_worker, WorkerHandle, WorkerSettings};
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
-use crate::store::{StopDeadline, Store, StoreError, StoreSettings};
+use crate::store::{CommitHook, StopDeadline, Store, StoreError, StoreSettings};
 use crate::time::LocalTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
@@ -168,13 +170,14 @@ pub async fn run_controlled(
         "starting: {}",
         cfg.summary()
     );
-    warn_notifications(&cfg);
 
+    let wake = Arc::new(Notify::new());
     let stop = StopDeadline::default();
-    let mut settings = store_settings(&cfg)?;
+    let mut settings = daemon_store_settings(&cfg, &wake)?;
     settings.stop = stop.clone();
     let store = Store::open(settings)
         .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
+    let mut notifier = start_notifier(&cfg, &wake)?;
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
     let (mut queue, queue_rx) = crate::spill::queue(&spill_dir(&cfg), QUEUE_MEMORY_LIMIT)
         .context("creating the AMI event queue")?;
@@ -197,7 +200,8 @@ pub async fn run_controlled(
             biased;
             ctl = controls.recv() => match ctl {
                 Some(Control::Reload) => {
-                    match reload(&config_path, &cfg, &work_tx, &mut queue, &mut client, &mut client_cancel).await {
+                    let running = Running { work_tx: &work_tx, queue: &mut queue, wake: &wake, notifier: &mut notifier };
+                    match reload(&config_path, &cfg, running, &mut client, &mut client_cancel).await {
                         Ok(Some(new)) => {
                             cfg = new;
                             status.reloads.fetch_add(1, Ordering::Relaxed);
@@ -236,6 +240,10 @@ pub async fn run_controlled(
         .await
         .map_err(|e| anyhow!("waiting for the pipeline thread: {e}"))?;
     let worker_result = joined.map_err(|_| anyhow!("the pipeline thread panicked"))?;
+    if let Some(n) = notifier.take() {
+        // Pending notifications stay in the outbox for the next start.
+        let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+    }
     status.connected.store(false, Ordering::Relaxed);
     outcome?;
     worker_result?;
@@ -260,13 +268,41 @@ pub fn client_config(cfg: &Config) -> anyhow::Result<ClientConfig> {
     Ok(ami)
 }
 
-fn warn_notifications(cfg: &Config) {
-    if !cfg.notify.webhook.is_empty() {
-        warn!(
-            webhooks = cfg.notify.webhook.len(),
-            "notifications are configured but not delivered in this version"
-        );
+/// [`store_settings`] plus what the daemon adds: the notification routes written with each
+/// missed call, and the worker's wake-up after each commit.
+fn daemon_store_settings(cfg: &Config, wake: &Arc<Notify>) -> anyhow::Result<StoreSettings> {
+    let mut s = store_settings(cfg)?;
+    let routes = Routes::new(&cfg.notify);
+    if !routes.is_empty() {
+        s.notify = Some(Arc::new(routes));
+        let wake = Arc::clone(wake);
+        s.on_commit = Some(CommitHook(Arc::new(move || wake.notify_one())));
     }
+    Ok(s)
+}
+
+/// Starts the delivery worker when `[notify]` has a sink.
+fn start_notifier(cfg: &Config, wake: &Arc<Notify>) -> anyhow::Result<Option<WorkerHandle>> {
+    if !cfg.notify.has_sinks() {
+        return Ok(None);
+    }
+    let settings = WorkerSettings {
+        db: cfg.store.path.clone(),
+        config: cfg.notify.clone(),
+        calendar: Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?,
+        clock: notify_worker::wall_clock(),
+        scans: true,
+    };
+    let handle = notify_worker::spawn(settings, Arc::clone(wake)).context("notify")?;
+    Ok(Some(handle))
+}
+
+/// The running parts a reload may rebuild besides the AMI client.
+struct Running<'a> {
+    work_tx: &'a std_mpsc::Sender<Work>,
+    queue: &'a mut crate::spill::QueueSender,
+    wake: &'a Arc<Notify>,
+    notifier: &'a mut Option<WorkerHandle>,
 }
 
 /// The callback-task rules of `[calendar]`, `[callbacks]` and `[numbers]`.
@@ -332,8 +368,7 @@ async fn stop_client(
 async fn reload(
     path: &Path,
     old: &Config,
-    work_tx: &std_mpsc::Sender<Work>,
-    queue: &mut crate::spill::QueueSender,
+    running: Running<'_>,
     client: &mut ClientHandle,
     client_cancel: &mut CancellationToken,
 ) -> anyhow::Result<Option<Config>> {
@@ -345,9 +380,11 @@ async fn reload(
         info!("configuration unchanged");
         return Ok(None);
     }
-    // The steps that can fail go first, so a failure leaves everything as it was.
-    if change.store_changed {
-        let settings = store_settings(&new)?;
+    let work_tx = running.work_tx;
+    // The steps that can fail go first, so a failure leaves everything as it was. New sinks
+    // change what the writer puts in the outbox: a new store handle.
+    if change.store_changed || change.notify_changed {
+        let settings = daemon_store_settings(&new, running.wake)?;
         let (done_tx, done_rx) = oneshot::channel();
         work_tx
             .send(Work::ReplaceStore(Box::new(settings), done_tx))
@@ -374,13 +411,19 @@ async fn reload(
     }
     if change.ami_changed {
         info!("[ami] changed: reconnecting");
-        stop_client(client, client_cancel, queue, work_tx).await;
+        stop_client(client, client_cancel, running.queue, work_tx).await;
         *client_cancel = CancellationToken::new();
         *client = client::spawn_dedicated(ami, client_cancel.clone())
             .context("starting the AMI reader thread")?;
     }
-    if change.notify_changed {
-        warn_notifications(&new);
+    if change.store_changed || change.notify_changed || change.callbacks_changed {
+        if let Some(old) = running.notifier.take() {
+            let _ = tokio::task::spawn_blocking(move || old.stop()).await;
+        }
+        match start_notifier(&new, running.wake) {
+            Ok(n) => *running.notifier = n,
+            Err(e) => error!("notifications not restarted: {e:#}"),
+        }
     }
     info!(changed = %change, "configuration reloaded: {}", new.summary());
     Ok(Some(new))

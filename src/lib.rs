@@ -21,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod logging;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod replay;

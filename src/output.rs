@@ -132,7 +132,8 @@ pub(crate) fn write_table(
     Ok(())
 }
 
-fn missed_json(m: &MissedRow) -> Value {
+/// One item of `missed --json` (also the `missed_call` of a notification payload).
+pub fn missed_json(m: &MissedRow) -> Value {
     json!({
         "linkedid": m.linkedid,
         "caller": m.caller,
@@ -233,6 +234,27 @@ pub fn missed(
     Ok(())
 }
 
+/// One item of `tasks --json` (also the `task` of a notification payload).
+pub fn task_json(t: &TaskRow, now: EventTime) -> Value {
+    json!({
+        "id": t.id,
+        "number": t.number,
+        "status": t.shown_status(now),
+        "missed_count": t.missed_count,
+        "first_missed_at": t.first_missed_at.to_rfc3339(),
+        "last_missed_at": t.last_missed_at.to_rfc3339(),
+        "deadline": t.deadline.to_rfc3339(),
+        "closed_at": t.closed_at.map(EventTime::to_rfc3339),
+        "closed_by": t.closed_by.as_ref().map(|b| json!({
+            "direction": b.direction,
+            "agent": b.agent,
+            "linkedid": b.linkedid,
+        })),
+        "attempts": t.attempts,
+        "assignee": t.assignee,
+    })
+}
+
 /// `missedcalld tasks`: every callback task (or those with `status`), by id.
 pub fn tasks(
     db: &Path,
@@ -260,28 +282,7 @@ pub fn tasks_at(
         .filter(|t| status.is_none_or(|s| t.shown_status(now) == s))
         .collect();
     if json {
-        let arr: Vec<Value> = rows
-            .iter()
-            .map(|t| {
-                json!({
-                    "id": t.id,
-                    "number": t.number,
-                    "status": t.shown_status(now),
-                    "missed_count": t.missed_count,
-                    "first_missed_at": t.first_missed_at.to_rfc3339(),
-                    "last_missed_at": t.last_missed_at.to_rfc3339(),
-                    "deadline": t.deadline.to_rfc3339(),
-                    "closed_at": t.closed_at.map(EventTime::to_rfc3339),
-                    "closed_by": t.closed_by.as_ref().map(|b| json!({
-                        "direction": b.direction,
-                        "agent": b.agent,
-                        "linkedid": b.linkedid,
-                    })),
-                    "attempts": t.attempts,
-                    "assignee": t.assignee,
-                })
-            })
-            .collect();
+        let arr: Vec<Value> = rows.iter().map(|t| task_json(t, now)).collect();
         serde_json::to_writer_pretty(&mut *out, &arr)?;
         writeln!(out)?;
         return Ok(());

@@ -71,6 +71,14 @@ impl EventTime {
         EventTime(self.0 + secs * 1_000_000)
     }
 
+    /// Adds a duration.
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        EventTime(
+            self.0
+                .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// The same instant as a chrono UTC time.
     pub fn to_utc(self) -> DateTime<Utc> {
         Utc.timestamp_micros(self.0)

@@ -15,6 +15,7 @@ const PINS: &[(&str, &str)] = &[
     ("002_views.sql", "72c24fdd20e60d5fc23acb79529a93de"),
     ("005_local_day.sql", "3d189baa99c272019d0b7461b844106d"),
     ("003_forwards.sql", "f60ad73c5eb6d60d2ad12b88bffaf51b"),
+    ("006_outbox.sql", "a34a46a0379165002330b926fa3de207"),
 ];
 
 fn sql_dir() -> std::path::PathBuf {

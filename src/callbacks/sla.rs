@@ -310,6 +310,30 @@ impl Calendar {
         in_hours
     }
 
+    /// The first instant at or after `t` inside opening hours (quiet sinks deliver then);
+    /// `None` only for a calendar with no opening in the coming weeks.
+    pub fn next_opening(&self, t: EventTime) -> Option<EventTime> {
+        if self.is_working_time(t) {
+            return Some(t);
+        }
+        let first_day = self.local(t).date_naive();
+        let horizon = self.holidays.len() + 8;
+        for day in first_day.iter_days().take(horizon + 1) {
+            if !self.is_working_day(day) {
+                continue;
+            }
+            let Some(h) = self.week[day.weekday().num_days_from_monday() as usize] else {
+                continue;
+            };
+            let start = NaiveTime::from_num_seconds_from_midnight_opt(h.start, 0)?;
+            let open = EventTime::from_utc(&local_to_utc(self.tz, day.and_time(start)));
+            if open > t {
+                return Some(open);
+            }
+        }
+        None
+    }
+
     /// One line for logs: `Europe/Berlin mon 09:00-18:00 ... sun closed, 2 holidays`.
     pub fn describe(&self) -> String {
         let mut s = self.tz.name().to_owned();
@@ -350,6 +374,24 @@ mod tests {
             hours,
         })
         .expect("valid calendar")
+    }
+
+    #[test]
+    fn next_opening_skips_nights_weekends_and_holidays() {
+        let c = cal("Europe/Moscow", HoursConfig::default(), &["2026-11-23"]);
+        // Inside hours: now.
+        let open = at("2026-11-24T10:00:00+03:00");
+        assert_eq!(c.next_opening(open), Some(open));
+        // Saturday night -> Monday is a holiday -> Tuesday 09:00 local.
+        assert_eq!(
+            c.next_opening(at("2026-11-21T03:00:00+03:00")),
+            Some(at("2026-11-24T09:00:00+03:00"))
+        );
+        // After closing on Tuesday -> Wednesday 09:00.
+        assert_eq!(
+            c.next_opening(at("2026-11-24T18:00:00+03:00")),
+            Some(at("2026-11-25T09:00:00+03:00"))
+        );
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub fn resolve_secret(
     Ok(Some(source))
 }
 
-fn read_secret_file(field: &str, path: &Path) -> Result<String, ConfigError> {
+/// Reads a secret from a file (a trailing newline is dropped); shared by every secret source.
+pub(crate) fn read_secret_file(field: &str, path: &Path) -> Result<String, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
         field: field.to_string(),
         path: path.to_path_buf(),

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub(crate) use self::ami::read_secret_file;
 pub use self::ami::{CREDENTIAL_NAME, SecretSource};
 pub use self::error::ConfigError;
 use self::error::{invalid, parse_error};
@@ -55,8 +56,8 @@ pub struct Config {
     pub calls: TrackerConfig,
     /// Log level and format.
     pub log: LogSection,
-    /// Notification targets (parsed and validated; not delivered in this version).
-    pub notify: NotifySection,
+    /// Notifications: language, digest, webhook / Telegram / exec sinks.
+    pub notify: crate::notify::NotifyConfig,
     /// Where [`Config::load`] found the AMI secret (now in `ami.secret`); `None` when no
     /// source is configured and no systemd credential directory is set.
     #[serde(skip)]
@@ -115,55 +116,6 @@ impl Default for LogSection {
             format: LogFormat::Auto,
         }
     }
-}
-
-/// `[notify]`: where missed calls and overdue tasks would be announced.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifySection {
-    /// `[[notify.webhook]]` entries.
-    pub webhook: Vec<WebhookSection>,
-}
-
-/// One `[[notify.webhook]]`: an HTTP POST of a JSON body.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSection {
-    /// `http://` or `https://` URL.
-    pub url: String,
-}
-
-/// Checks the shape of an `http(s)://host[:port][/path]` URL without a URL library.
-fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?} contains whitespace"));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((h, p)) => (h, p.strip_prefix(':')),
-            None => return Err(format!("{url:?} has an unclosed [IPv6] host")),
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?} has no host"));
-    }
-    if let Some(p) = port
-        && p.parse::<u16>().ok().filter(|p| *p != 0).is_none()
-    {
-        return Err(format!("{url:?} has an invalid port {p:?}"));
-    }
-    Ok(())
 }
 
 /// What a reload changes: each flag says one running part must be rebuilt.
@@ -235,6 +187,7 @@ impl Config {
         if let Some(ami) = &mut cfg.ami {
             cfg.ami_secret_source = ami::resolve_secret(ami, credentials_dir)?;
         }
+        cfg.notify.resolve_secrets(credentials_dir)?;
         Ok(cfg)
     }
 
@@ -262,9 +215,7 @@ impl Config {
         self.numbers.validate()?;
         self.calls.validate()?;
         crate::logging::parse_filter(&self.log.level).map_err(|e| invalid("log.level", e))?;
-        for (i, hook) in self.notify.webhook.iter().enumerate() {
-            check_url(&hook.url).map_err(|r| invalid(format!("notify.webhook[{i}].url"), r))?;
-        }
+        self.notify.validate()?;
         Ok(())
     }
 
@@ -312,11 +263,8 @@ impl Config {
             self.callbacks.offhours_deadline.format("%H:%M")
         ));
         parts.push(format!("log {}", self.log.level));
-        if !self.notify.webhook.is_empty() {
-            parts.push(format!(
-                "{} webhook(s) (not delivered in this version)",
-                self.notify.webhook.len()
-            ));
+        if let Some(n) = self.notify.summary() {
+            parts.push(n);
         }
         parts.join("; ")
     }
@@ -520,16 +468,6 @@ mod tests {
         }
         let e = parse("[log]\nlevel = \"warning\"\n").unwrap_err();
         assert!(e.to_string().contains("\"warning\""), "{e}");
-    }
-
-    #[test]
-    fn webhook_urls() {
-        assert!(check_url("http://127.0.0.1:8080/missed").is_ok());
-        assert!(check_url("https://hooks.example.com/x?y=1").is_ok());
-        assert!(check_url("http://[::1]:80/").is_ok());
-        assert!(check_url("http://host:99999/").is_err());
-        assert!(check_url("http://a b/").is_err());
-        assert!(check_url("127.0.0.1/x").is_err());
     }
 
     #[test]

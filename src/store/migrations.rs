@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("002_views", include_str!("sql/002_views.sql")),
     ("005_local_day", include_str!("sql/005_local_day.sql")),
     (FORWARDS, include_str!("sql/003_forwards.sql")),
+    ("006_outbox", include_str!("sql/006_outbox.sql")),
 ];
 
 /// The migration that adds `agent_attempts.name` and `forwards`.

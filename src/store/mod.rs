@@ -23,6 +23,7 @@
 mod calendar;
 mod file;
 pub mod migrations;
+pub mod outbox;
 pub mod queries;
 mod sql_types;
 mod writer;
@@ -42,6 +43,7 @@ use rusqlite::ffi::ErrorCode;
 
 use crate::callbacks::TaskRules;
 use crate::calls::outcome::FinishedCall;
+use crate::notify::outbox::Routes;
 use crate::time::EventTime;
 
 /// Default number of calls committed in one transaction at most.
@@ -178,6 +180,11 @@ pub struct StoreSettings {
     pub queue_capacity: usize,
     /// When set, the writer stops retrying batches at that moment (shutdown).
     pub stop: StopDeadline,
+    /// Sinks to write outbox rows for, in each missed call's transaction; `None`: no
+    /// notifications (replay without `--notify`).
+    pub notify: Option<Arc<Routes>>,
+    /// Called after every commit that stored new calls (wakes the delivery worker).
+    pub on_commit: Option<CommitHook>,
 }
 
 /// The moment a stopping process stops waiting for the database: until it is set the writer
@@ -198,6 +205,16 @@ impl StopDeadline {
     }
 }
 
+/// A callback run by the writer thread after a commit; it must not block.
+#[derive(Clone)]
+pub struct CommitHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
+    }
+}
+
 impl StoreSettings {
     /// Settings with every default (SPEC section 10) for the file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> StoreSettings {
@@ -210,6 +227,8 @@ impl StoreSettings {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             stop: StopDeadline::default(),
+            notify: None,
+            on_commit: None,
         }
     }
 }

@@ -156,7 +156,7 @@ pub struct ReportCall {
 /// A read-only connection to a missedcalld database.
 #[derive(Debug)]
 pub struct ReadDb {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
     /// Schema version: older files are read as they are, without the newer columns.
     version: i64,

@@ -10,9 +10,11 @@ use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::file::OpenedFiles;
-use super::{Cmd, StoreError, StoreSettings, StoreStats};
+use super::{Cmd, StoreError, StoreSettings, StoreStats, outbox};
 use crate::callbacks::{self, OpenTask, TaskId, TaskOp, TaskRules, TaskStatus};
 use crate::calls::outcome::{Direction, FinishedCall};
+use crate::notify::EventKind;
+use crate::notify::outbox::{Routes, Subject};
 use crate::time::EventTime;
 
 /// First pause after a failed batch; doubles up to [`MAX_BACKOFF`].
@@ -341,6 +343,11 @@ impl Writer {
                     for log in &outcome.logs {
                         log.emit();
                     }
+                    if outcome.written > 0
+                        && let Some(hook) = &self.settings.on_commit
+                    {
+                        (hook.0)();
+                    }
                     return;
                 }
                 Err(err) => {
@@ -393,7 +400,13 @@ impl Writer {
         for call in calls {
             let mut logs = Vec::new();
             let sp = tx.savepoint().map_err(StoreError::sql("SAVEPOINT"))?;
-            match apply_call(&sp, &self.settings.rules, call, &mut logs) {
+            match apply_call(
+                &sp,
+                &self.settings.rules,
+                self.settings.notify.as_deref(),
+                call,
+                &mut logs,
+            ) {
                 Ok(applied) => {
                     sp.commit().map_err(StoreError::sql("RELEASE"))?;
                     match applied {
@@ -451,6 +464,7 @@ fn task_event(
 fn apply_call(
     conn: &Connection,
     rules: &TaskRules,
+    notify: Option<&Routes>,
     call: &FinishedCall,
     logs: &mut Vec<TaskLog>,
 ) -> Result<Applied, StoreError> {
@@ -544,6 +558,21 @@ fn apply_call(
                 ])
             })
             .map_err(StoreError::sql("insert missed call"))?;
+        if let Some(routes) = notify {
+            let agents: Vec<&str> = call.attempts.iter().map(|a| a.agent.as_str()).collect();
+            let deliveries = routes.deliveries(Subject::MissedCall { agents: &agents });
+            outbox::enqueue(
+                conn,
+                EventKind::MissedCall,
+                Some(call_id),
+                task_id.map(|t| t.0),
+                None,
+                &deliveries,
+                crate::notify::wall_now(),
+                // Due from the moment of the miss: a replay on any clock sends at once.
+                call.ended_at,
+            )?;
+        }
     }
     Ok(Applied::New)
 }
