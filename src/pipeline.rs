@@ -2,7 +2,11 @@
 //! finished calls. `run` and `replay` share it, so a replayed capture is processed exactly as
 //! the live stream was.
 
-use crate::ami::Message;
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+use crate::ami::{AmiCodec, Frame, Message};
+use crate::calls::journal::SAVED_HEADER;
 use crate::calls::{FinishedCall, Tracker, TrackerConfig};
 use crate::store::Store;
 use crate::time::EventTime;
@@ -117,6 +121,66 @@ impl<S: CallSink> Pipeline<S> {
         self.drain()
     }
 
+    /// The AMI link is gone: from now on we are blind until the next resync.
+    pub fn on_disconnected(&mut self) {
+        self.tracker.mark_blind();
+    }
+
+    /// The calls in progress, to save at shutdown: an AMI stream that [`Pipeline::restore`]
+    /// reads back, and how many calls it holds.
+    pub fn save_in_progress(&mut self) -> (Vec<u8>, usize) {
+        self.tracker.mark_blind();
+        self.tracker.save_in_progress(self.clock_offset)
+    }
+
+    /// Feeds a stream written by [`Pipeline::save_in_progress`] back through the tracker, so
+    /// the calls in progress at the last shutdown are tracked again, then the next resync
+    /// reconciles them (the gap starts when the previous run stopped). Returns the calls
+    /// restored; a call the replay finished waits for [`Pipeline::flush`].
+    pub fn restore(&mut self, saved: &[u8]) -> Result<usize, RestoreError> {
+        let mut codec = AmiCodec::new();
+        let mut buf = BytesMut::from(saved);
+        let mut header = None;
+        loop {
+            let frame = codec
+                .decode_eof(&mut buf)
+                .map_err(|e| RestoreError(e.to_string()))?;
+            let Some(frame) = frame else { break };
+            let Frame::Message(msg) = frame else { continue };
+            if msg.event_name() == Some(SAVED_HEADER) {
+                let at = msg.get("SavedAt").and_then(EventTime::parse_ami);
+                let offset = msg
+                    .get_str("ClockOffset")
+                    .and_then(|o| o.trim().parse().ok());
+                let calls = msg.get_str("Calls").and_then(|c| c.trim().parse().ok());
+                match (at, offset, calls) {
+                    (Some(at), Some(offset), Some(calls)) => header = Some((at, offset, calls)),
+                    _ => return Err(RestoreError(format!("a bad header: {msg}"))),
+                }
+                continue;
+            }
+            let Some((saved_at, _, _)) = header else {
+                return Err(RestoreError("no MissedcalldSavedCalls header".into()));
+            };
+            let at = msg
+                .get("Timestamp")
+                .and_then(EventTime::parse_ami)
+                .unwrap_or(saved_at);
+            self.tracker.on_message(&msg, at, &mut self.finished);
+        }
+        let Some((saved_at, offset, calls)) = header else {
+            return Err(RestoreError("empty".into()));
+        };
+        self.clock_offset = offset;
+        self.tracker.set_blind_since(saved_at);
+        Ok(calls)
+    }
+
+    /// Records the calls finished and not yet handed to the sink (after [`Pipeline::restore`]).
+    pub fn flush(&mut self) -> Result<(), S::Error> {
+        self.drain()
+    }
+
     /// End of a replay: every call still in progress is finished with the `gap` flag.
     pub fn finish_all(&mut self) -> Result<(), S::Error> {
         let at = self.tracker.latest();
@@ -137,6 +201,11 @@ impl<S: CallSink> Pipeline<S> {
         Ok(())
     }
 }
+
+/// A saved state that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("the saved calls in progress cannot be read: {0}")]
+pub struct RestoreError(String);
 
 /// One INFO line per missed call: caller, DID, wait, reason, agents rung with seconds.
 fn log_finished(call: &FinishedCall) {

@@ -50,6 +50,7 @@ fn synthetic(i: u64) -> FinishedCall {
         attempts: Vec::new(),
         missed: None,
         gap: false,
+        gap_window: None,
     };
     match i % 10 {
         0..=4 => {

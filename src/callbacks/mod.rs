@@ -186,6 +186,7 @@ mod tests {
             attempts: Vec::new(),
             missed: None,
             gap: false,
+            gap_window: None,
         }
     }
 

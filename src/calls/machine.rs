@@ -535,6 +535,74 @@ impl Call {
     }
 }
 
+/// Reconciliation hooks (`calls::reconcile`): what a resync after a gap reads and sets.
+impl Call {
+    /// The inbound caller's channel while the call is in progress.
+    pub fn caller_channel(&self) -> Option<ChanId> {
+        match &self.kind {
+            Kind::Inbound(inb) => Some(inb.caller),
+            _ => None,
+        }
+    }
+
+    /// A human answered the inbound caller.
+    pub fn is_answered(&self) -> bool {
+        matches!(&self.kind, Kind::Inbound(inb) if matches!(inb.stage, Stage::Answered { .. }))
+    }
+
+    /// The outcome was emitted; only channels are left.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.kind, Kind::Finished)
+    }
+
+    /// The agent legs of an inbound call, in ring order: (leg channel, agent, still ringing).
+    pub fn legs(&self) -> Vec<(ChanId, Box<str>, bool)> {
+        match &self.kind {
+            Kind::Inbound(inb) => inb
+                .attempts
+                .iter()
+                .map(|a| (a.dest, a.agent.clone(), a.end.is_none()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The Local-pair key of a channel of this call (0 when not a Local channel).
+    pub fn pair_of(&self, id: ChanId) -> ChanId {
+        self.chan_pos(id).map_or(0, |p| self.channels[p].pair)
+    }
+
+    /// Legs still ringing whose channel is gone stopped ringing at `at` (inside a gap).
+    pub fn end_gone_legs(&mut self, live: impl Fn(ChanId) -> bool, at: EventTime) {
+        if let Kind::Inbound(inb) = &mut self.kind {
+            for a in inb.attempts.iter_mut() {
+                if a.end.is_none() && a.dest != 0 && !live(a.dest) {
+                    a.end = Some((at, LegEnd::Other));
+                }
+            }
+        }
+    }
+
+    /// Forgets the channels that hung up while we were blind.
+    pub fn retain_channels(&mut self, live: impl Fn(ChanId) -> bool) {
+        self.channels.retain(|c| live(c.id));
+    }
+
+    /// The caller was found bridged with `agent`'s leg `via`: answered at an unseen moment,
+    /// `at` being the earliest it can have been.
+    pub fn answer_unseen(&mut self, agent: Box<str>, via: ChanId, at: EventTime) {
+        self.answer_via(agent, via, at);
+    }
+
+    /// Makes an unclassified call inbound with `chan` as its caller: a caller adopted from
+    /// `CoreShowChannels` whose entry into the PBX we never saw.
+    pub fn adopt_caller(&mut self, chan: &ChannelInfo<'_>, uid: ChanId, at: EventTime) {
+        if matches!(self.kind, Kind::Unclassified) {
+            self.become_inbound(chan, uid, at);
+        }
+    }
+}
+
 /// A channel with an external caller id (longer than an extension) that runs `Queue` is an
 /// inbound caller even in a context not listed as inbound (a DID routed straight to a queue).
 fn queues_external_caller(chan: &ChannelInfo<'_>, application: &[u8], cfg: &TrackerConfig) -> bool {
@@ -854,6 +922,7 @@ impl Inbound {
             attempts,
             missed,
             gap,
+            gap_window: None,
         }
     }
 }
@@ -877,6 +946,7 @@ impl Outbound {
             attempts: Vec::new(),
             missed: None,
             gap,
+            gap_window: None,
         }
     }
 }

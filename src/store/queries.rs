@@ -55,6 +55,8 @@ pub struct MissedRow {
     pub withheld: bool,
     /// Finished without seeing its end.
     pub gap: bool,
+    /// With `gap`: the window in which the unseen end happened.
+    pub gap_window: Option<(EventTime, EventTime)>,
     /// Agents rung, in order.
     pub agents: Vec<AttemptRow>,
     /// The callback task it belongs to.
@@ -131,6 +133,8 @@ pub struct InboundRow {
 pub struct ReadDb {
     conn: Connection,
     path: PathBuf,
+    /// The `calls` table has the gap window columns (migration `004_gap_window`).
+    has_gap_window: bool,
 }
 
 /// Opens `path` read-only and checks it is a missedcalld database.
@@ -154,9 +158,17 @@ pub fn open_read_only(path: &Path) -> Result<ReadDb, StoreError> {
             reason: "it is empty (no missedcalld schema)".into(),
         });
     }
+    let has_gap_window = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('calls') WHERE name = 'gap_started_at')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| StoreError::from_open(path, e))?;
     Ok(ReadDb {
         conn,
         path: path.to_owned(),
+        has_gap_window,
     })
 }
 
@@ -269,14 +281,21 @@ impl ReadDb {
             },
         )?;
         let mut out = Vec::new();
+        let window = if self.has_gap_window {
+            "c.gap_started_at, c.gap_ended_at"
+        } else {
+            "NULL, NULL"
+        };
         self.each_row(
-            "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
+            &format!(
+                "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
                     c.ended_at, c.wait_seconds, m.loss_reason, m.voicemail,
-                    m.first_time_caller, m.withheld, c.gap, m.task_id
+                    m.first_time_caller, m.withheld, c.gap, m.task_id, {window}
                FROM missed_calls m
                JOIN calls c ON c.id = m.call_id
               WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-              ORDER BY c.ended_at, c.id",
+              ORDER BY c.ended_at, c.id"
+            ),
             &range,
             ("select missed calls", "read missed call"),
             |r| {
@@ -296,15 +315,24 @@ impl ReadDb {
                         first_time_caller: r.get(11)?,
                         withheld: r.get(12)?,
                         gap: r.get(13)?,
+                        gap_window: None,
                         agents: Vec::new(),
                         task_id: r.get(14)?,
                     },
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(15)?
+                        .zip(r.get::<_, Option<String>>(16)?),
                 ))
             },
-            |(call_id, mut m, started, ended)| {
+            |(call_id, mut m, started, ended, window)| {
                 (m.started_at, m.ended_at) = call_span(&started, &ended)?;
+                if let Some((from, to)) = window {
+                    m.gap_window = Some((
+                        parse_time("calls.gap_started_at", &from)?,
+                        parse_time("calls.gap_ended_at", &to)?,
+                    ));
+                }
                 if m.withheld {
                     m.caller.clear();
                 }

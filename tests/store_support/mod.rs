@@ -59,6 +59,7 @@ pub fn missed(
             voicemail: false,
         }),
         gap: false,
+        gap_window: None,
     }
 }
 
@@ -94,6 +95,7 @@ pub fn inbound_answered(
         }],
         missed: None,
         gap: false,
+        gap_window: None,
     }
 }
 
@@ -125,6 +127,7 @@ pub fn outbound(
         attempts: Vec::new(),
         missed: None,
         gap: false,
+        gap_window: None,
     }
 }
 
