@@ -10,7 +10,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const TOLERANCE_SECS: f64 = 1.5;
+mod common;
+use common::expect::check;
 
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures");
@@ -44,102 +45,6 @@ fn bin(args: &[&str]) -> String {
 
 fn json(args: &[&str]) -> Value {
     serde_json::from_str(&bin(args)).unwrap()
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= TOLERANCE_SECS
-}
-
-/// Compares one capture's database with its expect.json; returns the mismatches.
-fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> Vec<String> {
-    let mut failures = Vec::new();
-    let mut left: Vec<&Value> = missed.iter().collect();
-    for w in expect["missed"].as_array().unwrap() {
-        let caller = w["caller"].as_str().unwrap();
-        let did = w["did"].as_str().unwrap();
-        let wait = w["wait_seconds"].as_f64().unwrap();
-        let Some(pos) = left.iter().position(|m| {
-            m["caller"] == caller
-                && m["did"] == did
-                && close(m["wait_seconds"].as_f64().unwrap(), wait)
-        }) else {
-            failures.push(format!("{name}: missing missed call {w}"));
-            continue;
-        };
-        let m = left.remove(pos);
-        for key in ["loss_reason", "voicemail"] {
-            if m[key] != w[key] {
-                failures.push(format!(
-                    "{name}: {caller} {key} = {} want {}",
-                    m[key], w[key]
-                ));
-            }
-        }
-        let want: Vec<&Value> = w["agents"].as_array().unwrap().iter().collect();
-        let mut got: Vec<&Value> = m["agents"].as_array().unwrap().iter().collect();
-        for a in &want {
-            match got.iter().position(|g| {
-                g["agent"] == a["agent"]
-                    && close(
-                        g["ring_seconds"].as_f64().unwrap(),
-                        a["ring_seconds"].as_f64().unwrap(),
-                    )
-            }) {
-                Some(p) => {
-                    got.remove(p);
-                }
-                None => failures.push(format!("{name}: {caller} lacks agent attempt {a}")),
-            }
-        }
-        for g in got {
-            failures.push(format!("{name}: {caller} has extra agent attempt {g}"));
-        }
-        if caller.is_empty() != m["task_id"].is_null() {
-            failures.push(format!("{name}: {caller} task_id {}", m["task_id"]));
-        }
-    }
-    for m in left {
-        failures.push(format!("{name}: unexpected missed call {m}"));
-    }
-    for nm in expect["not_missed_callers"].as_array().unwrap() {
-        if missed.iter().any(|m| m["caller"] == *nm)
-            && !expect["missed"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|w| w["caller"] == *nm)
-        {
-            failures.push(format!("{name}: answered caller {nm} reported missed"));
-        }
-    }
-    if let Some(want) = expect.get("tasks").and_then(Value::as_array) {
-        for w in want {
-            let number = w["number"].as_str().unwrap();
-            let Some(t) = tasks.iter().find(|t| t["number"] == number) else {
-                failures.push(format!("{name}: no task for {number}"));
-                continue;
-            };
-            let statuses = w["status"].as_array().unwrap();
-            if !statuses.contains(&t["status"]) {
-                failures.push(format!(
-                    "{name}: task {number} status {} want {statuses:?}",
-                    t["status"]
-                ));
-            }
-            if t["missed_count"] != w["missed_count"] {
-                failures.push(format!(
-                    "{name}: task {number} missed_count {} want {}",
-                    t["missed_count"], w["missed_count"]
-                ));
-            }
-        }
-    }
-    if let Some(n) = expect.get("task_count").and_then(Value::as_u64)
-        && tasks.len() as u64 != n
-    {
-        failures.push(format!("{name}: {} tasks want {n}", tasks.len()));
-    }
-    failures
 }
 
 #[test]

@@ -303,8 +303,8 @@ fn a_gap_call_reports_its_window() {
     ));
     store.record(call).expect("record");
     store.close().expect("close");
-    let v: Value = serde_json::from_str(&run(|o| output::missed(&path, None, None, true, o)))
-        .expect("json");
+    let v: Value =
+        serde_json::from_str(&run(|o| output::missed(&path, None, None, true, o))).expect("json");
     let m = &v[0];
     assert_eq!(m["gap"], true);
     assert_eq!(m["ended_at"], "2026-11-23T10:00:08.000Z");

@@ -3,3 +3,4 @@
 
 pub mod ami_server;
 pub mod codec;
+pub mod expect;
