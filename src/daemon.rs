@@ -458,7 +458,7 @@ fn on_client_event(
         }
         ClientEvent::Disconnected { .. } => {
             status.connected.store(false, Ordering::Relaxed);
-            pipeline.on_disconnected();
+            pipeline.on_disconnected(EventTime::now());
             Ok(())
         }
     }

@@ -45,6 +45,11 @@ pub struct Pipeline<S> {
     /// The PBX's clock minus ours in µs, as of the newest event: turns our "now" (ticks,
     /// resyncs) into the event clock the tracker runs on, whatever the PBX's clock says.
     clock_offset: i64,
+    /// An event with a `Timestamp` (or a restored offset) told us the PBX's clock.
+    clock_known: bool,
+    /// A resync received before the PBX's clock was known (a fresh start): applied at the
+    /// first stamped event after it, which happened after the list was taken.
+    pending_channels: Option<Vec<Message>>,
 }
 
 impl<S: CallSink> Pipeline<S> {
@@ -56,6 +61,8 @@ impl<S: CallSink> Pipeline<S> {
             finished: Vec::new(),
             listed_channels: Vec::new(),
             clock_offset: 0,
+            clock_known: false,
+            pending_channels: None,
         }
     }
 
@@ -90,16 +97,41 @@ impl<S: CallSink> Pipeline<S> {
             }
             _ => {}
         }
+        let booted = msg.event_name() == Some(b"FullyBooted");
+        if let Some(items) = self.pending_channels.take() {
+            // The first event after the list happened after it: its time is the list's.
+            match msg.get("Timestamp").and_then(EventTime::parse_ami) {
+                Some(t) => self.tracker.resync(&items, t, &mut self.finished),
+                None if !booted => {
+                    let at = EventTime(received_at.0 + self.clock_offset);
+                    self.tracker.resync(&items, at, &mut self.finished);
+                }
+                None => self.pending_channels = Some(items),
+            }
+        }
         let before = self.tracker.latest();
         // Events without `Timestamp` (FullyBooted, or timestampevents=no) take our receipt
-        // time, moved onto the PBX's clock.
-        let fallback = EventTime(received_at.0 + self.clock_offset);
+        // time, moved onto the PBX's clock; while that clock is unknown a FullyBooted does not
+        // move it.
+        let fallback = if booted && !self.clock_known {
+            before
+        } else {
+            EventTime(received_at.0 + self.clock_offset)
+        };
         self.tracker.on_message(msg, fallback, &mut self.finished);
         let latest = self.tracker.latest();
         if latest != before {
             self.clock_offset = latest.0 - received_at.0;
+            self.clock_known = self.clock_known || msg.get("Timestamp").is_some();
         }
         self.drain()
+    }
+
+    /// Applies a resync still waiting for the PBX's clock, at `at`.
+    fn apply_pending_channels(&mut self, at: EventTime) {
+        if let Some(items) = self.pending_channels.take() {
+            self.tracker.resync(&items, at, &mut self.finished);
+        }
     }
 
     /// `now` on our clock as a time on the event clock.
@@ -108,7 +140,15 @@ impl<S: CallSink> Pipeline<S> {
     }
 
     /// After a (re)connect: reconcile with the channels the PBX listed at `now` (our clock).
+    ///
+    /// Right after a start with nothing restored the PBX's clock is unknown (ours may differ),
+    /// so the list waits for the first stamped event: the adopted calls' starts, computed from
+    /// their `Duration`, are then on the PBX's clock.
     pub fn on_channels(&mut self, items: &[Message], now: EventTime) -> Result<(), S::Error> {
+        if !self.clock_known {
+            self.pending_channels = Some(items.to_vec());
+            return Ok(());
+        }
         let at = self.event_clock(now);
         self.tracker.resync(items, at, &mut self.finished);
         self.drain()
@@ -117,12 +157,16 @@ impl<S: CallSink> Pipeline<S> {
     /// Finishes calls that went quiet for too long (lost events); `now` is our clock.
     pub fn tick(&mut self, now: EventTime) -> Result<(), S::Error> {
         let at = self.event_clock(now);
+        self.apply_pending_channels(at);
         self.tracker.expire(at, &mut self.finished);
         self.drain()
     }
 
     /// The AMI link is gone: from now on we are blind until the next resync.
-    pub fn on_disconnected(&mut self) {
+    /// `now` is our clock.
+    pub fn on_disconnected(&mut self, now: EventTime) {
+        // A list still waiting for the PBX's clock: take ours (nothing better came).
+        self.apply_pending_channels(self.event_clock(now));
         self.tracker.mark_blind();
     }
 
@@ -172,6 +216,7 @@ impl<S: CallSink> Pipeline<S> {
             return Err(RestoreError("empty".into()));
         };
         self.clock_offset = offset;
+        self.clock_known = true;
         self.tracker.set_blind_since(saved_at);
         Ok(calls)
     }

@@ -410,6 +410,6 @@ async fn sigkill_between_the_sessions_never_turns_an_answered_call_into_a_missed
     assert_eq!(b["loss_reason"], "ringing");
     assert!(
         (b["wait_seconds"].as_f64().unwrap() - 28.0).abs() <= 1.5,
-        "its start comes from the listed Duration: {b:#}"
+        "its start comes from the listed Duration (whole seconds) on the PBX's clock: {b:#}"
     );
 }

@@ -22,6 +22,8 @@ pub struct ChannelInfo<'a> {
     pub context: &'a [u8],
     /// Dialplan extension the channel is on.
     pub exten: &'a [u8],
+    /// Dialplan priority the channel is at (a number as text).
+    pub priority: &'a [u8],
     /// Caller number of the channel.
     pub caller_id_num: &'a [u8],
     /// Caller name of the channel (C-escaped since Asterisk 13.5).
@@ -35,6 +37,8 @@ pub struct DestInfo<'a> {
     pub channel: &'a [u8],
     /// Dialled channel id (`DestUniqueid`).
     pub uniqueid: &'a [u8],
+    /// What was dialled (`DialString`, e.g. `101`, `trunk/79161234567`); empty when not sent.
+    pub dial_string: &'a [u8],
 }
 
 /// One AMI event the tracker understands.
@@ -211,6 +215,7 @@ struct Fields<'a> {
     chan: ChannelInfo<'a>,
     dest_channel: &'a [u8],
     dest_uniqueid: &'a [u8],
+    dial_string: &'a [u8],
     application: &'a [u8],
     app_data: &'a [u8],
     variable: &'a [u8],
@@ -263,6 +268,7 @@ impl<'a> Fields<'a> {
                 8 if is!(b"Uniqueid") => f.chan.uniqueid = value,
                 8 if is!(b"Linkedid") => f.chan.linkedid = Some(value),
                 8 if is!(b"Variable") => f.variable = value,
+                8 if is!(b"Priority") => f.chan.priority = value,
                 8 if is!(b"Channel1") => f.local_one = value,
                 8 if is!(b"Channel2") => f.local_two = value,
                 9 if is!(b"Timestamp") => f.timestamp = value,
@@ -272,6 +278,7 @@ impl<'a> Fields<'a> {
                 9 if is!(b"Uniqueid2") => f.uniqueid2 = value,
                 10 if is!(b"MemberName") => f.member = value,
                 10 if is!(b"DialStatus") => f.dial_status = value,
+                10 if is!(b"DialString") => f.dial_string = value,
                 11 if is!(b"CallerIDNum") => f.chan.caller_id_num = value,
                 11 if is!(b"Application") => f.application = value,
                 11 if is!(b"DestChannel") => f.dest_channel = value,
@@ -312,6 +319,7 @@ impl<'a> Fields<'a> {
         DestInfo {
             channel: self.dest_channel,
             uniqueid: self.dest_uniqueid,
+            dial_string: self.dial_string,
         }
     }
 
@@ -452,6 +460,9 @@ impl<'a> Event<'a> {
                 uniqueid1: f.uniqueid1,
                 uniqueid2: f.uniqueid2,
             },
+            // A soft hang-up with cause 2 (`AST_SOFTHANGUP_ASYNCGOTO`) moves the channel to other
+            // dialplan (redirect, transfer); it does not end it.
+            b"SoftHangupRequest" if f.cause == b"2" => Event::Other,
             b"HangupRequest" | b"SoftHangupRequest" => Event::HangupRequest(chan),
             b"Hangup" => Event::Hangup {
                 chan,
@@ -557,7 +568,8 @@ mod tests {
                 }),
                 dest: DestInfo {
                     channel: b"SIP/101-00000002",
-                    uniqueid: b"1400000000.2"
+                    uniqueid: b"1400000000.2",
+                    dial_string: b"",
                 },
             }
         );

@@ -29,6 +29,7 @@ fn synthetic(i: u64) -> FinishedCall {
     let agents = ["101", "102", "103"];
     let attempt = |k: usize, outcome| AgentAttempt {
         agent: agents[k % 3].to_owned(),
+        name: None,
         ring_start: started_at.plus_secs(3),
         ring_seconds: 10.0,
         outcome,
@@ -48,6 +49,7 @@ fn synthetic(i: u64) -> FinishedCall {
         agent: None,
         talk_seconds: 0.0,
         attempts: Vec::new(),
+        forwards: Vec::new(),
         missed: None,
         gap: false,
         gap_window: None,

@@ -184,6 +184,7 @@ mod tests {
             agent: agent.map(str::to_owned),
             talk_seconds: talk,
             attempts: Vec::new(),
+            forwards: Vec::new(),
             missed: None,
             gap: false,
             gap_window: None,
@@ -402,6 +403,7 @@ mod tests {
         for agent in ["102", "101"] {
             c.attempts.push(AgentAttempt {
                 agent: agent.into(),
+                name: None,
                 ring_start: EventTime(1),
                 ring_seconds: 10.0,
                 outcome: AttemptOutcome::NoAnswer,

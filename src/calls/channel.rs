@@ -83,6 +83,88 @@ pub fn is_number(exten: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// True for a Local channel or interface (`Local/101@from-queue-0001;1`, `Local/101@ctx/n`).
+pub fn is_local(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|t| t.eq_ignore_ascii_case("Local/"))
+}
+
+/// True when `id` (a peer or an extension) looks like a local extension: digits only and no
+/// longer than `internal_max_length` (`101`, `2001`).
+pub fn is_extension_id(id: &str, internal_max_length: usize) -> bool {
+    !id.is_empty() && id.len() <= internal_max_length && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True when a caller id or dialled number is an external number: digits (optional `+`),
+/// more of them than an extension has.
+pub fn is_external_number(number: &str, internal_max_length: usize) -> bool {
+    is_number(number) && number.trim_start_matches('+').len() > internal_max_length
+}
+
+/// The external number a dial string names, if any: its longest run of digits (keeping a `+`
+/// just before it) when that run is longer than an extension (`trunk/79161234567`,
+/// `79161234567@carrier`, `carrier/sip:+79161234567@10.0.0.1`).
+pub fn dialled_number(dial_string: &str, internal_max_length: usize) -> Option<String> {
+    let bytes = dial_string.as_bytes();
+    let mut best: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if best.is_none_or(|(s, e)| i - start > e - s) {
+                best = Some((start, i));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let (start, end) = best?;
+    if end - start <= internal_max_length {
+        return None;
+    }
+    let start = if start > 0 && bytes[start - 1] == b'+' {
+        start - 1
+    } else {
+        start
+    };
+    Some(dial_string[start..end].to_string())
+}
+
+/// The peer (endpoint) part of a channel name: `PJSIP/trunk-0000001a` gives `trunk`,
+/// `SIP/101-00a` gives `101`, `DAHDI/i1/79161234567-5` gives `i1`.
+pub fn peer_of(name: &str) -> String {
+    if is_local(name) {
+        return agent_from_channel(name);
+    }
+    let rest = name.split_once('/').map_or(name, |(_, r)| r);
+    let base = rest.split('/').next().unwrap_or(rest);
+    agent_from_channel(&format!("x/{base}"))
+}
+
+/// True when a channel that starts a call is a trunk: it matches a configured trunk prefix, or
+/// it is not a Local channel and its peer is not a local extension's device (a peer named like
+/// an extension, `PJSIP/101`, is a phone). DAHDI channels are numbered lines, not phones, so
+/// they count as trunks whatever their number.
+pub fn is_trunk_peer(name: &str, trunk_prefixes: &[String], internal_max_length: usize) -> bool {
+    if trunk_prefixes
+        .iter()
+        .any(|p| !p.is_empty() && name.starts_with(p.as_str()))
+    {
+        return true;
+    }
+    if is_local(name) || !name.contains('/') {
+        return false;
+    }
+    let tech = name.split('/').next().unwrap_or("");
+    if tech.eq_ignore_ascii_case("DAHDI") || tech.eq_ignore_ascii_case("Zap") {
+        return true;
+    }
+    !is_extension_id(&peer_of(name), internal_max_length)
+}
+
 /// Strips the `_`/`__` inheritance prefix of a variable name.
 pub fn bare_variable(name: &str) -> &str {
     name.trim_start_matches('_')
@@ -119,6 +201,46 @@ mod tests {
         assert_eq!(local_pair_id(b"PJSIP/101-0001"), 0);
         assert_eq!(chan_id(b""), 0);
         assert_ne!(chan_id(b"1700000000.1"), chan_id(b"1700000000.2"));
+    }
+
+    #[test]
+    fn trunks_and_phones_by_their_peer() {
+        let none: &[String] = &[];
+        for trunk in [
+            "PJSIP/trunk-0000001a",
+            "SIP/carrier-00000003",
+            "IAX2/provider-1234",
+            "DAHDI/i1/79161234567-5",
+            "DAHDI/1-1",
+            "SIP/74951234567-0000000a",
+        ] {
+            assert!(is_trunk_peer(trunk, none, 6), "{trunk}");
+        }
+        for phone in [
+            "PJSIP/101-0000001c",
+            "SIP/104-0000000a",
+            "IAX2/2001-3",
+            "Local/79161234567@from-trunk-00000001;2",
+        ] {
+            assert!(!is_trunk_peer(phone, none, 6), "{phone}");
+        }
+        let prefixes = vec!["SIP/101".to_string()];
+        assert!(is_trunk_peer("SIP/101-00000001", &prefixes, 6));
+    }
+
+    #[test]
+    fn numbers_in_dial_strings() {
+        assert_eq!(
+            dialled_number("trunk/79161234567", 6).as_deref(),
+            Some("79161234567")
+        );
+        assert_eq!(
+            dialled_number("carrier/sip:+79161234567@10.0.0.1:5060", 6).as_deref(),
+            Some("+79161234567")
+        );
+        assert_eq!(dialled_number("101", 6), None);
+        assert_eq!(dialled_number("101/sip:101@192.168.10.51:5060", 6), None);
+        assert_eq!(dialled_number("", 6), None);
     }
 
     #[test]

@@ -7,27 +7,38 @@
 //! channel hangs up, and a call that stops receiving events is finished with the `gap` flag
 //! after `expire_after_secs`.
 
+pub mod apps;
 pub mod channel;
 pub mod config;
+pub mod inbound;
 pub mod journal;
+pub mod legs;
 pub mod machine;
+pub mod outbound;
 pub mod outcome;
 mod reconcile;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use channel::{ChanId, chan_id};
 use journal::Journal;
 
 pub use config::TrackerConfig;
-pub use machine::Call;
-pub use outcome::{AgentAttempt, AttemptOutcome, Direction, FinishedCall, GapWindow, LossReason};
+pub use machine::{Call, Notice};
+pub use outcome::{
+    AgentAttempt, AttemptOutcome, Direction, FinishedCall, Forward, ForwardOutcome, GapWindow,
+    LossReason,
+};
 
 use crate::ami::Message;
 use crate::ami::event::Event;
 use crate::time::EventTime;
+
+/// Calls from external numbers that a context not known as inbound must see before a notice
+/// says so, when the calls were not taken as inbound (one taken in is reported at once).
+const NOTICE_AFTER_CALLS: u32 = 3;
 
 /// How often (in event time) stale calls are looked for.
 const EXPIRY_SWEEP_SECS: i64 = 60;
@@ -57,6 +68,10 @@ pub struct Tracker {
     gaps: IdMap<GapWindow>,
     /// Since when we have been blind (link lost, restored state), until the next resync.
     blind_since: Option<EventTime>,
+    /// Calls seen per unknown context, and the contexts already reported.
+    unknown_contexts: HashMap<String, u32>,
+    reported_contexts: HashSet<String>,
+    notices: Vec<Notice>,
 }
 
 /// Events that may start tracking a channel we have not seen yet (mid-stream start).
@@ -87,6 +102,28 @@ impl Tracker {
             journal: Journal::default(),
             gaps: IdMap::default(),
             blind_since: None,
+            unknown_contexts: HashMap::new(),
+            reported_contexts: HashSet::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// Notices for the admin raised since the last call (each context is reported once).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn on_notice(&mut self, notice: Notice) {
+        let Notice::UnknownInboundContext { context, inbound } = &notice;
+        if self.reported_contexts.contains(context) {
+            return;
+        }
+        let seen = self.unknown_contexts.entry(context.clone()).or_insert(0);
+        *seen += 1;
+        if *inbound || *seen >= NOTICE_AFTER_CALLS {
+            self.unknown_contexts.remove(context);
+            self.reported_contexts.insert(context.clone());
+            self.notices.push(notice);
         }
     }
 
@@ -283,6 +320,7 @@ impl Tracker {
             reconcile::mark_gap(&self.gaps, id, &mut done);
             out.push(done);
         }
+        let notice = call.take_notice();
         // The caller/outbound channel stays with its call even if its Linkedid changes.
         let principal = call.principal();
         if principal != principal_before
@@ -296,6 +334,9 @@ impl Tracker {
         }
         if empty {
             self.remove(id);
+        }
+        if let Some(notice) = notice {
+            self.on_notice(notice);
         }
     }
 

@@ -98,14 +98,79 @@ impl AttemptOutcome {
 /// One agent (queue member or dialled extension) rung for a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentAttempt {
-    /// Agent id: queue member name or the extension parsed from the dialled interface.
+    /// The agent's extension, from the device or interface rung (`PJSIP/101-…`, `Local/101@…`).
     pub agent: String,
+    /// The queue member's display name (`MemberName`), when it is more than the extension.
+    #[serde(default)]
+    pub name: Option<String>,
     /// When the ring started (DialBegin / AgentCalled).
     pub ring_start: EventTime,
     /// Seconds from ring start to the end of the ring (DialEnd or equivalent).
     pub ring_seconds: f64,
     /// How the ring ended.
     pub outcome: AttemptOutcome,
+}
+
+/// How the ring of a forwarded leg (an external number) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardOutcome {
+    /// The external party answered.
+    Answered,
+    /// Rang until the dial gave up.
+    NoAnswer,
+    /// The number was busy.
+    Busy,
+    /// The trunk or the network was congested.
+    Congestion,
+    /// The trunk was unavailable.
+    Unavailable,
+    /// The caller hung up while it rang.
+    CallerHungUp,
+    /// Anything else (cancelled because someone else answered, unknown status).
+    Other,
+}
+
+impl ForwardOutcome {
+    /// The spelling in the store and in `missed --json`, e.g. `congestion`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardOutcome::Answered => "answered",
+            ForwardOutcome::NoAnswer => "no_answer",
+            ForwardOutcome::Busy => "busy",
+            ForwardOutcome::Congestion => "congestion",
+            ForwardOutcome::Unavailable => "unavailable",
+            ForwardOutcome::CallerHungUp => "caller_hung_up",
+            ForwardOutcome::Other => "other",
+        }
+    }
+
+    /// Parses the spelling of [`ForwardOutcome::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "answered" => ForwardOutcome::Answered,
+            "no_answer" => ForwardOutcome::NoAnswer,
+            "busy" => ForwardOutcome::Busy,
+            "congestion" => ForwardOutcome::Congestion,
+            "unavailable" => ForwardOutcome::Unavailable,
+            "caller_hung_up" => ForwardOutcome::CallerHungUp,
+            "other" => ForwardOutcome::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// An external number dialled for an inbound call (follow-me or call forward to a mobile).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forward {
+    /// The number dialled, as the dial string gave it.
+    pub number: String,
+    /// When its ring started (`DialBegin`).
+    pub ring_start: EventTime,
+    /// Seconds from ring start to its `DialEnd`.
+    pub ring_seconds: f64,
+    /// How it ended.
+    pub outcome: ForwardOutcome,
 }
 
 /// Direction of a call as seen from the company.
@@ -169,6 +234,9 @@ pub struct FinishedCall {
     pub talk_seconds: f64,
     /// Every agent rung, in ring order.
     pub attempts: Vec<AgentAttempt>,
+    /// External numbers dialled for the call (follow-me, call forward), in ring order.
+    #[serde(default)]
+    pub forwards: Vec<Forward>,
     /// Set for inbound calls nobody answered: the missed call.
     pub missed: Option<MissDetails>,
     /// The call was finished without seeing its end (lost events, reconnect, PBX restart).

@@ -278,10 +278,11 @@ impl Tracker {
         {
             return;
         }
+        // `Duration` counts whole seconds: the channel is that plus half a second old.
         let started = item
             .get_str("Duration")
             .and_then(|d| parse_hms(&d))
-            .map_or(at, |secs| at.plus_secs(-secs));
+            .map_or(at, |secs| EventTime(at.0 - secs * 1_000_000 - 500_000));
         let get = |k: &str| item.get(k).unwrap_or_default();
         let context = get("Context");
         // The current extension is the DID only while the caller is still where it entered.
@@ -357,6 +358,7 @@ impl Tracker {
             linkedid: msg.get("Linkedid"),
             context: get("Context"),
             exten: get("Exten"),
+            priority: get("Priority"),
             caller_id_num: get("CallerIDNum"),
             caller_id_name: get("CallerIDName"),
         };
@@ -563,10 +565,10 @@ mod tests {
         assert_eq!(r.tracker.in_progress(), 1);
         r.ev(103.0, "Hangup", CALLER, &[("Context", "ivr-1")]);
         let done = r.out.pop().expect("an adopted IVR caller is not dropped");
-        assert_eq!(done.started_at, t(58.0));
-        assert_eq!(done.wait_seconds, 45.0);
+        assert_eq!(done.started_at, t(57.5));
+        assert_eq!(done.wait_seconds, 45.5);
         assert_eq!(done.missed.unwrap().loss_reason, LossReason::Ivr);
-        assert_eq!(done.gap_window, Some(GapWindow::new(t(58.0), t(100.0))));
+        assert_eq!(done.gap_window, Some(GapWindow::new(t(57.5), t(100.0))));
         assert_eq!(
             done.did.as_deref(),
             Some(""),

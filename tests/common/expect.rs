@@ -35,6 +35,10 @@ fn duration_matches(got: f64, want: f64, start: &Value, m: &Value) -> bool {
     end >= from - TOLERANCE_SECS && end <= to + TOLERANCE_SECS
 }
 
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= TOLERANCE_SECS
 }
@@ -110,8 +114,12 @@ pub fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> V
     }
     if let Some(want) = expect.get("tasks").and_then(Value::as_array) {
         for w in want {
+            // Tasks hold the normalized number (digits only): `+7916...` is task `7916...`.
             let number = w["number"].as_str().unwrap();
-            let Some(t) = tasks.iter().find(|t| t["number"] == number) else {
+            let Some(t) = tasks
+                .iter()
+                .find(|t| digits(t["number"].as_str().unwrap_or("")) == digits(number))
+            else {
                 failures.push(format!("{name}: no task for {number}"));
                 continue;
             };

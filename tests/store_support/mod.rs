@@ -45,11 +45,13 @@ pub fn missed(
             .iter()
             .map(|a| AgentAttempt {
                 agent: (*a).into(),
+                name: None,
                 ring_start: started_at.plus_secs(2),
                 ring_seconds: 10.0,
                 outcome: AttemptOutcome::CallerHungUp,
             })
             .collect(),
+        forwards: Vec::new(),
         missed: Some(MissDetails {
             loss_reason: if agents.is_empty() {
                 LossReason::Ivr
@@ -89,10 +91,12 @@ pub fn inbound_answered(
         talk_seconds: talk,
         attempts: vec![AgentAttempt {
             agent: agent.into(),
+            name: None,
             ring_start: started_at.plus_secs(1),
             ring_seconds: 4.0,
             outcome: AttemptOutcome::Answered,
         }],
+        forwards: Vec::new(),
         missed: None,
         gap: false,
         gap_window: None,
@@ -125,6 +129,7 @@ pub fn outbound(
         agent: Some(agent.into()),
         talk_seconds: if answered { talk } else { 0.0 },
         attempts: Vec::new(),
+        forwards: Vec::new(),
         missed: None,
         gap: false,
         gap_window: None,
