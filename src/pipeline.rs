@@ -401,4 +401,55 @@ mod tests {
         assert!(done[0].gap);
         assert_eq!(done[0].number, "79161234567");
     }
+
+    #[test]
+    fn a_saved_state_that_is_not_ours_is_refused_without_touching_the_tracker() {
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        for bad in [
+            &b""[..],
+            b"garbage without a blank line",
+            b"Event: Newchannel\r\nUniqueid: 1.1\r\n\r\n",
+            b"Event: MissedcalldSavedCalls\r\nSavedAt: soon\r\n\r\n",
+        ] {
+            let err = p.restore(bad).expect_err("not a saved state");
+            assert!(
+                err.to_string().starts_with("the saved calls in progress"),
+                "{err}"
+            );
+        }
+        assert_eq!(p.tracker().in_progress(), 0);
+    }
+
+    #[test]
+    fn a_list_before_any_stamped_event_waits_for_the_pbx_clock() {
+        // A fresh start: our clock is a day ahead of the PBX's.
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let ours = EventTime::from_secs_f64(1_700_086_400.0);
+        let caller = msg(&[
+            ("Event", "CoreShowChannel"),
+            ("Channel", "PJSIP/trunk-00000001"),
+            ("Uniqueid", "1700000000.1"),
+            ("Linkedid", "1700000000.1"),
+            ("CallerIDNum", "79161234567"),
+            ("Context", "ivr-1"),
+            ("Extension", "s"),
+            ("Application", "BackGround"),
+            ("Duration", "00:00:10"),
+        ]);
+        p.on_channels(&[caller], ours).unwrap();
+        assert_eq!(p.tracker().in_progress(), 0, "waits for the PBX's clock");
+        let hangup = msg(&[
+            ("Event", "Hangup"),
+            ("Timestamp", "1700000005.000000"),
+            ("Channel", "PJSIP/trunk-00000001"),
+            ("Uniqueid", "1700000000.1"),
+            ("Linkedid", "1700000000.1"),
+            ("CallerIDNum", "79161234567"),
+            ("Context", "ivr-1"),
+        ]);
+        p.on_message(&hangup, ours).unwrap();
+        let done = &p.sink()[0];
+        assert_eq!(done.started_at, EventTime::from_secs_f64(1_699_999_994.5));
+        assert_eq!(done.wait_seconds, 10.5);
+    }
 }
