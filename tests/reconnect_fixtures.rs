@@ -23,7 +23,7 @@ use tokio_util::codec::Decoder;
 
 mod common;
 use common::ami_server::{AmiConn, FakeAmi};
-use common::expect::check;
+use common::expect::{check, missedcalld_json as cli_json};
 
 const USER: &str = "missedcalls";
 const SECRET: &str = "reconnect-test-secret";
@@ -214,20 +214,6 @@ impl Drop for Daemon {
             let _ = self.0.wait();
         }
     }
-}
-
-fn cli_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn inbound_calls(db: &Path) -> i64 {

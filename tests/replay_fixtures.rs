@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_json::Value;
 
 mod common;
-use common::expect::check;
+use common::expect::{check, missedcalld as bin, missedcalld_json as json};
 
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures");
@@ -38,24 +38,6 @@ fn is_reconnect_half(p: &Path) -> bool {
     p.file_stem()
         .and_then(|s| s.to_str())
         .is_some_and(|s| s.ends_with("-a") || s.ends_with("-b"))
-}
-
-fn bin(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "missedcalld {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&bin(args)).unwrap()
 }
 
 #[test]

@@ -190,7 +190,9 @@ impl Tracker {
                 }
             }
             _ => {
-                if let Some(id) = self.route(&ev, at, out) {
+                if let Some(id) = self.route(&ev, at, out)
+                    && self.worth_journaling(&ev)
+                {
                     self.journal_frame(id, msg, at);
                 }
             }
@@ -240,6 +242,24 @@ impl Tracker {
         }
         self.dispatch(id, uid, ev, at, out);
         Some(id)
+    }
+
+    /// False for events that change nothing the tracker keeps: the many `VarSet`s of
+    /// variables it does not read (FreePBX sets dozens per call), left out of the journal.
+    fn worth_journaling(&self, ev: &Event<'_>) -> bool {
+        match ev {
+            Event::VarSet {
+                variable, value, ..
+            } => !matches!(
+                apps::decode_var(
+                    &String::from_utf8_lossy(variable),
+                    &String::from_utf8_lossy(value),
+                    &self.cfg
+                ),
+                apps::Var::Ignored
+            ),
+            _ => true,
+        }
     }
 
     /// Keeps `msg` in the journal of call `id` while the call is in progress.

@@ -5,6 +5,8 @@
 //! agent's true ring end) counts as right anywhere inside its `gap_started_at`..`gap_ended_at`
 //! window, while what was known before the gap (DID, queue, agents, ring starts) must match.
 
+use std::process::Command;
+
 use serde_json::Value;
 
 /// Seconds of slack on every time compared.
@@ -144,4 +146,24 @@ pub fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> V
         failures.push(format!("{name}: {} tasks want {n}", tasks.len()));
     }
     failures
+}
+
+/// Runs the compiled `missedcalld` with `args`; its stdout (it must succeed).
+pub fn missedcalld(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "missedcalld {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// [`missedcalld`] with a JSON output, parsed.
+pub fn missedcalld_json(args: &[&str]) -> Value {
+    serde_json::from_str(&missedcalld(args)).unwrap()
 }
