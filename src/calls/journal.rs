@@ -10,7 +10,8 @@
 //! Invariants: a call's frames are dropped when the call is removed or its outcome emitted,
 //! so the journal only ever holds calls in progress; a call's journal is capped at
 //! [`MAX_CALL_BYTES`] (beyond that the call is restored from the frames kept and the resync).
-//! Frames are copied into one buffer per call so they never pin the socket's read buffers.
+//! Each frame is copied into its own exact-size allocation: it never pins the socket's read
+//! buffers, and a call's journal does not carry a growing buffer's spare capacity.
 
 use super::{CallId, IdMap};
 use crate::ami::Message;
@@ -24,11 +25,11 @@ pub const SAVED_HEADER: &[u8] = b"MissedcalldSavedCalls";
 /// ~55 KB is a whole answered queue call).
 pub const MAX_CALL_BYTES: usize = 1 << 20;
 
-/// One call's frames: the bytes back to back, and each frame's time and end offset.
+/// One call's frames, each with its time.
 #[derive(Debug, Default)]
 struct Frames {
-    bytes: Vec<u8>,
-    index: Vec<(EventTime, u32)>,
+    frames: Vec<(EventTime, Box<[u8]>)>,
+    bytes: usize,
 }
 
 /// Per live call, the frames it consumed.
@@ -44,27 +45,28 @@ impl Journal {
     pub fn record(&mut self, id: CallId, msg: &Message, at: EventTime) {
         let frames = self.calls.entry(id).or_default();
         let frame = msg.frame();
-        if frames.bytes.len() + frame.len() > MAX_CALL_BYTES {
+        if frames.bytes + frame.len() > MAX_CALL_BYTES {
             return;
         }
-        let before = frames.bytes.len();
         let body = trim_end(frame);
-        frames.bytes.extend_from_slice(body);
-        frames.bytes.extend_from_slice(b"\r\n");
-        if msg.get("Timestamp").is_none() {
-            frames
-                .bytes
-                .extend_from_slice(format!("Timestamp: {:.6}\r\n", at.as_secs_f64()).as_bytes());
-        }
-        frames.bytes.extend_from_slice(b"\r\n");
-        frames.index.push((at, frames.bytes.len() as u32));
-        self.bytes += frames.bytes.len() - before;
+        let stamp = match msg.get("Timestamp") {
+            Some(_) => String::new(),
+            None => format!("Timestamp: {:.6}\r\n", at.as_secs_f64()),
+        };
+        let mut copy = Vec::with_capacity(body.len() + stamp.len() + 4);
+        copy.extend_from_slice(body);
+        copy.extend_from_slice(b"\r\n");
+        copy.extend_from_slice(stamp.as_bytes());
+        copy.extend_from_slice(b"\r\n");
+        frames.bytes += copy.len();
+        self.bytes += copy.len();
+        frames.frames.push((at, copy.into_boxed_slice()));
     }
 
     /// Drops call `id`'s frames.
     pub fn forget(&mut self, id: CallId) {
         if let Some(f) = self.calls.remove(&id) {
-            self.bytes -= f.bytes.len();
+            self.bytes -= f.bytes;
         }
     }
 
@@ -74,10 +76,8 @@ impl Journal {
             return;
         };
         let dst = self.calls.entry(into).or_default();
-        let base = dst.bytes.len() as u32;
-        dst.bytes.extend_from_slice(&src.bytes);
-        dst.index
-            .extend(src.index.iter().map(|&(t, end)| (t, base + end)));
+        dst.bytes += src.bytes;
+        dst.frames.extend(src.frames);
     }
 
     /// Bytes of frames held.
@@ -105,11 +105,7 @@ impl Journal {
                 continue;
             }
             calls += 1;
-            let mut start = 0usize;
-            for &(t, end) in &f.index {
-                frames.push((t, &f.bytes[start..end as usize]));
-                start = end as usize;
-            }
+            frames.extend(f.frames.iter().map(|(t, b)| (*t, &b[..])));
         }
         // Stable: frames of one time keep their order within a call.
         frames.sort_by_key(|&(t, _)| t);
