@@ -167,9 +167,16 @@ fn missed_json(m: &MissedRow) -> Value {
         "gap_ended_at": m.gap_window.map(|(_, to)| to.to_rfc3339()),
         "agents": m.agents.iter().map(|a| json!({
             "agent": a.agent,
+            "name": a.name,
             "ring_start": a.ring_start.to_rfc3339(),
             "ring_seconds": secs(a.ring_seconds),
             "outcome": a.outcome,
+        })).collect::<Vec<_>>(),
+        "forwards": m.forwards.iter().map(|f| json!({
+            "number": f.number,
+            "ring_start": f.ring_start.to_rfc3339(),
+            "ring_seconds": secs(f.ring_seconds),
+            "outcome": f.outcome,
         })).collect::<Vec<_>>(),
         "task_id": m.task_id,
     })

@@ -7,7 +7,7 @@ use tokio_util::codec::Decoder;
 
 use crate::ami::{AmiCodec, Frame, Message};
 use crate::calls::journal::SAVED_HEADER;
-use crate::calls::{FinishedCall, Tracker, TrackerConfig};
+use crate::calls::{FinishedCall, Notice, Tracker, TrackerConfig};
 use crate::store::Store;
 use crate::time::EventTime;
 
@@ -239,6 +239,9 @@ impl<S: CallSink> Pipeline<S> {
     }
 
     fn drain(&mut self) -> Result<(), S::Error> {
+        for notice in self.tracker.take_notices() {
+            log_notice(&notice);
+        }
         for call in self.finished.drain(..) {
             log_finished(&call);
             self.sink.record(call)?;
@@ -251,6 +254,27 @@ impl<S: CallSink> Pipeline<S> {
 #[derive(Debug, thiserror::Error)]
 #[error("the saved calls in progress cannot be read: {0}")]
 pub struct RestoreError(String);
+
+/// One WARN line per context the admin should add to the configuration.
+fn log_notice(notice: &Notice) {
+    let Notice::UnknownInboundContext { context, inbound } = notice;
+    if *inbound {
+        tracing::warn!(
+            context = %context,
+            "calls from external numbers enter a context not in calls.inbound_contexts; they come \
+             from a trunk, so they are recorded as inbound: add this context to \
+             calls.inbound_contexts to make it explicit"
+        );
+    } else {
+        tracing::warn!(
+            context = %context,
+            "calls from external numbers keep arriving in a context not in \
+             calls.inbound_contexts, on channels that look like phones, and are NOT recorded as \
+             inbound: add this context to calls.inbound_contexts (or the trunk's channel prefix \
+             to calls.trunk_channels)"
+        );
+    }
+}
 
 /// One INFO line per missed call: caller, DID, wait, reason, agents rung with seconds.
 fn log_finished(call: &FinishedCall) {
@@ -274,6 +298,19 @@ fn log_finished(call: &FinishedCall) {
             .collect::<Vec<_>>()
             .join(",")
     };
+    let forwards = call
+        .forwards
+        .iter()
+        .map(|f| {
+            format!(
+                "{}({:.1}s {})",
+                f.number,
+                f.ring_seconds,
+                f.outcome.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     tracing::info!(
         caller = if call.withheld { "withheld" } else { call.number.as_str() },
         did = call.did.as_deref().unwrap_or("-"),
@@ -282,6 +319,7 @@ fn log_finished(call: &FinishedCall) {
         queue = call.queue.as_deref().unwrap_or("-"),
         voicemail = missed.voicemail,
         agents = %agents,
+        forwards = if forwards.is_empty() { "none" } else { forwards.as_str() },
         gap = call.gap,
         "missed call"
     );

@@ -2,7 +2,8 @@
 //! hand-written ones) is replayed by the compiled binary into a fresh SQLite file, then
 //! `missed --json` and `tasks --json` are compared with the capture's `expect.json`: the same
 //! missed calls (caller, DID, loss reason, voicemail, wait within 1.5 s, the same agents with
-//! ring seconds within 1.5 s), answered callers absent, and the callback tasks' outcome.
+//! ring seconds within 1.5 s, and the forwards where the expectation lists them), answered
+//! callers absent, and the callback tasks' outcome.
 //! Replaying the same capture again must change nothing.
 //!
 //! Reconnect scenarios are recorded as `NAME-a.ami` + `NAME-b.ami` around a cut link; they only
@@ -143,4 +144,30 @@ fn the_log_has_one_info_line_per_missed_call_and_per_task_closed() {
             assert!(l.contains(field), "{field} missing in {l}");
         }
     }
+}
+
+#[test]
+fn calls_from_a_trunk_in_an_unknown_context_are_named_once_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ctx.sqlite");
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("ami-fixtures/hand/sip16-custom-contexts-followme.ami");
+    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
+        .args([
+            "replay",
+            "--db",
+            db.to_str().unwrap(),
+            capture.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    let warns: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("calls.inbound_contexts"))
+        .collect();
+    assert_eq!(warns.len(), 1, "three calls, one line: {log}");
+    assert!(warns[0].contains("incoming-sipnet"), "{}", warns[0]);
 }

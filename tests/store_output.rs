@@ -23,16 +23,25 @@ fn fixture(tz: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     hidden.withheld = true;
     hidden.queue = None;
     hidden.did = Some("74957654321".into());
+    // A named queue member and a follow-me to a mobile that failed (schema 3).
+    let mut named = missed(
+        "L-1",
+        "+7 916 111-00-07",
+        "2026-11-23T10:00:00Z",
+        18.25,
+        &["101", "102"],
+    );
+    named.attempts[0].name = Some("Anna Smith".into());
+    named.forwards.push(missedcalld::calls::Forward {
+        number: "79169990000".into(),
+        ring_start: named.attempts[0].ring_start.plus_secs(10),
+        ring_seconds: 2.5,
+        outcome: missedcalld::calls::ForwardOutcome::Congestion,
+    });
     let mut answered = inbound_answered("L-4", "79035550101", "102", "2026-11-23T11:00:00Z", 120.0);
     answered.queue = Some("support".into());
     for c in [
-        missed(
-            "L-1",
-            "+7 916 111-00-07",
-            "2026-11-23T10:00:00Z",
-            18.25,
-            &["101", "102"],
-        ),
+        named,
         missed("L-2", "89161110007", "2026-11-23T10:05:00Z", 4.5, &[]),
         outbound(
             "L-2b",
@@ -101,8 +110,11 @@ fn missed_json_has_the_contract_fields() {
             "gap_started_at": null,
             "gap_ended_at": null,
             "agents": [
-                {"agent": "101", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
-                {"agent": "102", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
+                {"agent": "101", "name": "Anna Smith", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
+                {"agent": "102", "name": null, "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
+            ],
+            "forwards": [
+                {"number": "79169990000", "ring_start": "2026-11-23T09:59:53.750Z", "ring_seconds": 2.5, "outcome": "congestion"},
             ],
             "task_id": 1,
         })

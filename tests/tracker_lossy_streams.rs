@@ -44,7 +44,7 @@ fn run(msgs: &[(Message, EventTime)], keep: &[bool]) -> (Vec<FinishedCall>, Trac
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn dropped_events_never_break_the_tracker(
@@ -54,6 +54,11 @@ proptest! {
             "lab2/12-answered-then-transferred.ami",
             "hand/asterisk11-legacy-queue.ami",
             "hand/attended-transfer.ami",
+            "lab3/02-queue-abandon-ringing.ami",
+            "lab3/04-ringgroup-all-busy.ami",
+            "lab3/13-ringgroup-answered-after-busy.ami",
+            "lab3/17-answered-then-sip-refer-transfer.ami",
+            "lab3/09-reconnect-answered-in-gap-a.ami",
         ]),
         keep in prop::collection::vec(prop::bool::weighted(0.9), 1..97),
     ) {
@@ -71,6 +76,9 @@ proptest! {
             prop_assert!(c.wait_seconds >= 0.0 && c.talk_seconds >= 0.0);
             for a in &c.attempts {
                 prop_assert!(a.ring_seconds >= 0.0);
+            }
+            for f in &c.forwards {
+                prop_assert!(f.ring_seconds >= 0.0);
             }
         }
     }
@@ -125,7 +133,15 @@ proptest! {
 
 #[test]
 fn the_whole_capture_leaves_no_state_behind() {
-    for name in ["lab1/13-concurrent-mix.ami", "lab2/13-concurrent-mix.ami"] {
+    for name in [
+        "lab1/13-concurrent-mix.ami",
+        "lab2/13-concurrent-mix.ami",
+        "lab3/01-answered-via-queue.ami",
+        "lab3/02-queue-abandon-ringing.ami",
+        "lab3/05-ringgroup-no-answer-abandon.ami",
+        "lab3/13-ringgroup-answered-after-busy.ami",
+        "lab3/17-answered-then-sip-refer-transfer.ami",
+    ] {
         let msgs = capture(name);
         let (_, tracker) = run(&msgs, &[true]);
         assert_eq!(

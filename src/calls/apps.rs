@@ -44,6 +44,8 @@ pub fn decode<'a>(application: &'a str, app_data: &'a str, cfg: &TrackerConfig) 
         TimeBranch::parse(is("ExecIfTime"), app_data).map_or(App::Other, App::TimeBranch)
     } else if is("Set") {
         match app_data.split_once('=') {
+            // An unexpanded `${...}` says nothing about the value.
+            Some((_, value)) if value.contains("${") => App::Other,
             Some((name, value)) => match decode_var(name, value, cfg) {
                 // Only what is safe to read from the dialplan's own text: queue and dial
                 // outcomes come from Asterisk's `VarSet`.
@@ -360,6 +362,10 @@ mod tests {
             App::Set(Var::Closed(true))
         );
         assert_eq!(decode("Set", "QUEUESTATUS=TIMEOUT", &cfg), App::Other);
+        assert_eq!(
+            decode("Set", "AFTER_HOURS=${DB(pbx/nightmode)}", &cfg),
+            App::Other
+        );
         assert_eq!(
             decode("AppDial", "(Outgoing Line)", &cfg),
             App::OutgoingLine

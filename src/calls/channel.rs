@@ -68,13 +68,22 @@ pub fn is_withheld(number: &str) -> bool {
     let n = number.trim();
     n.is_empty()
         || n.eq_ignore_ascii_case("<unknown>")
-        || n.eq_ignore_ascii_case("unknown")
-        || n.eq_ignore_ascii_case("anonymous")
-        || n.eq_ignore_ascii_case("restricted")
-        || n.eq_ignore_ascii_case("private")
-        || n.eq_ignore_ascii_case("unavailable")
-        || n.eq_ignore_ascii_case("withheld")
+        || is_withheld_word(n)
         || !n.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// True for the words carriers send for a withheld number (`anonymous`, `restricted`, ...).
+pub fn is_withheld_word(number: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "unknown",
+        "anonymous",
+        "restricted",
+        "private",
+        "unavailable",
+        "withheld",
+    ];
+    let n = number.trim();
+    WORDS.iter().any(|w| n.eq_ignore_ascii_case(w))
 }
 
 /// True when `exten` looks like a dialled phone number (digits, optional leading `+`).
@@ -165,6 +174,40 @@ pub fn is_trunk_peer(name: &str, trunk_prefixes: &[String], internal_max_length:
     !is_extension_id(&peer_of(name), internal_max_length)
 }
 
+/// Peers the PBX has rung as phones (a dial to an extension, a queue member's interface): a
+/// call entering on one of them is an extension calling, never a trunk, whatever its name.
+/// Bounded: past [`Phones::MAX`] peers nothing more is learned.
+#[derive(Debug, Default, Clone)]
+pub struct Phones(std::collections::HashSet<Box<str>>);
+
+impl Phones {
+    /// Most peers remembered.
+    pub const MAX: usize = 4096;
+
+    /// Remembers the peer of channel or interface `name` (`SIP/reception-0000001a`,
+    /// `PJSIP/101`); Local channels are not phones.
+    pub fn learn(&mut self, name: &str) {
+        if is_local(name) || !name.contains('/') || self.0.len() >= Self::MAX {
+            return;
+        }
+        let key = peer_key(name);
+        if !self.0.contains(key.as_str()) {
+            self.0.insert(key.into());
+        }
+    }
+
+    /// The peer of channel `name` was rung as a phone.
+    pub fn contains(&self, name: &str) -> bool {
+        !self.0.is_empty() && self.0.contains(peer_key(name).as_str())
+    }
+}
+
+/// `TECH/peer` of a channel or interface name, the tech in upper case.
+fn peer_key(name: &str) -> String {
+    let tech = name.split('/').next().unwrap_or("");
+    format!("{}/{}", tech.to_ascii_uppercase(), peer_of(name))
+}
+
 /// Strips the `_`/`__` inheritance prefix of a variable name.
 pub fn bare_variable(name: &str) -> &str {
     name.trim_start_matches('_')
@@ -226,6 +269,18 @@ mod tests {
         }
         let prefixes = vec!["SIP/101".to_string()];
         assert!(is_trunk_peer("SIP/101-00000001", &prefixes, 6));
+    }
+
+    #[test]
+    fn phones_are_learned_by_peer() {
+        let mut phones = Phones::default();
+        assert!(!phones.contains("SIP/reception-00000001"));
+        phones.learn("SIP/reception-0000000a");
+        phones.learn("Local/101@from-queue-00000001;1");
+        assert!(phones.contains("SIP/reception-00000001"));
+        assert!(phones.contains("sip/reception"));
+        assert!(!phones.contains("SIP/carrier-00000001"));
+        assert!(!phones.contains("Local/101@from-queue-00000002;1"));
     }
 
     #[test]

@@ -80,8 +80,8 @@ pub struct Inbound {
     closed: bool,
     voicemail: bool,
     legs: Legs,
-    /// A time branch whose outcome the caller's next step shows.
-    branch: Option<TimeBranch>,
+    /// A time branch whose outcome the caller's next step shows (boxed: rare and large).
+    branch: Option<Box<TimeBranch>>,
 }
 
 impl Inbound {
@@ -147,7 +147,7 @@ impl Inbound {
                 self.voicemail = true;
                 self.leave_routing(None);
             }
-            App::TimeBranch(branch) => self.branch = Some(branch.ran_at(place)),
+            App::TimeBranch(branch) => self.branch = Some(Box::new(branch.ran_at(place))),
             App::Set(var) => self.on_variable(var),
             App::OutgoingLine => {}
             // Any other step after a queue or a dial: it returned.

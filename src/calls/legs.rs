@@ -101,7 +101,8 @@ impl Leg {
 #[derive(Debug, Default)]
 pub struct Legs {
     legs: Vec<Leg>,
-    /// Channels and Local pair ids inside a leg's chain, with the leg's index.
+    /// Channels and Local pair ids deeper inside a leg's chain (dialled by the leg's Local
+    /// half), with the leg's index; a leg's own channel is found on the leg itself.
     chain: Vec<(ChanId, usize)>,
 }
 
@@ -123,7 +124,6 @@ impl Legs {
             }
             return false;
         }
-        let idx = self.legs.len();
         self.legs.push(Leg {
             target,
             dest,
@@ -131,23 +131,23 @@ impl Legs {
             end: None,
             devices: Vec::new(),
         });
-        self.link(dest, idx);
         true
     }
 
     fn link(&mut self, dest: Dest, idx: usize) {
-        for id in [dest.id, dest.pair] {
-            if id != 0 && !self.chain.iter().any(|&(c, _)| c == id) {
-                self.chain.push((id, idx));
-            }
+        // A Local channel is found by its pair id (both halves share it).
+        let id = if dest.pair != 0 { dest.pair } else { dest.id };
+        if id != 0 && !self.chain.iter().any(|&(c, _)| c == id) {
+            self.chain.push((id, idx));
         }
     }
 
     fn owner(&self, from: Dest) -> Option<usize> {
-        self.chain
+        let hit = |c: ChanId| c != 0 && (c == from.id || c == from.pair);
+        self.legs
             .iter()
-            .find(|&&(c, _)| c != 0 && (c == from.id || c == from.pair))
-            .map(|&(_, i)| i)
+            .position(|l| hit(l.dest.id) || hit(l.dest.pair))
+            .or_else(|| self.chain.iter().find(|&&(c, _)| hit(c)).map(|&(_, i)| i))
     }
 
     /// A channel of a leg's chain (`from`) dials `dest`; true when `from` belongs to a leg.
@@ -160,12 +160,9 @@ impl Legs {
             Target::Forward(_) => {
                 self.begin(target, dest, at);
             }
-            _ => {
-                self.link(dest, idx);
-                if !is_local_dest(dest) {
-                    self.legs[idx].devices.push((dest.id, false));
-                }
-            }
+            // A Local channel is followed further; anything else is a device that rings.
+            _ if is_local_dest(dest) => self.link(dest, idx),
+            _ => self.legs[idx].devices.push((dest.id, false)),
         }
         true
     }

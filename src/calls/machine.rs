@@ -14,8 +14,8 @@ use std::borrow::Cow;
 
 use super::apps::{self, App, Place};
 use super::channel::{
-    ChanId, agent_from_channel, chan_id, dialled_number, is_external_number, is_local, is_number,
-    is_trunk_peer, local_pair_id,
+    ChanId, Phones, agent_from_channel, chan_id, dialled_number, is_external_number, is_local,
+    is_number, is_trunk_peer, is_withheld_word, local_pair_id,
 };
 use super::config::TrackerConfig;
 use super::inbound::{Inbound, Stage};
@@ -68,11 +68,16 @@ pub struct Call {
     channels: Vec<Chan>,
     /// Channels (and Local pairs) that ran `VoiceMail`/`Record`: if one "answered", no human did.
     voicemail_legs: Vec<ChanId>,
+    /// Channels that hung up: an event after their `Hangup` (Asterisk 20 sends a `NewCallerid`
+    /// for a Local half) must not bring them back.
+    gone: Vec<ChanId>,
     kind: CallKind,
     first_at: EventTime,
     last_at: EventTime,
-    notice: Option<Notice>,
+    notice: Option<Box<Notice>>,
     noticed: bool,
+    /// Phones this call rang, for the tracker's [`Phones`].
+    rang_phones: Vec<Box<str>>,
 }
 
 /// Bytes of a field as text (lossy; borrowed when valid UTF-8).
@@ -87,11 +92,13 @@ impl Call {
             linkedid: text(linkedid).into(),
             channels: Vec::new(),
             voicemail_legs: Vec::new(),
+            gone: Vec::new(),
             kind: CallKind::Unclassified,
             first_at: at,
             last_at: at,
             notice: None,
             noticed: false,
+            rang_phones: Vec::new(),
         }
     }
 
@@ -131,7 +138,12 @@ impl Call {
 
     /// The notice this call raised, once.
     pub fn take_notice(&mut self) -> Option<Notice> {
-        self.notice.take()
+        self.notice.take().map(|n| *n)
+    }
+
+    /// Phones (channel names) this call rang since the last call.
+    pub fn take_rang_phones(&mut self) -> Vec<Box<str>> {
+        std::mem::take(&mut self.rang_phones)
     }
 
     fn chan(&self, id: ChanId) -> Option<&Chan> {
@@ -153,7 +165,7 @@ impl Call {
 
     /// Adds a channel if it is new to the call; true when it was added.
     pub fn add_channel(&mut self, id: ChanId, name: &[u8], at: EventTime) -> bool {
-        if id == 0 || self.chan_pos(id).is_some() {
+        if id == 0 || self.chan_pos(id).is_some() || self.gone.contains(&id) {
             return false;
         }
         self.channels.push(Chan {
@@ -198,12 +210,13 @@ impl Call {
     }
 
     /// Feeds one event. Returns the finished call when this event ended it (the inbound
-    /// caller or the outbound extension hung up).
+    /// caller or the outbound extension hung up). `phones` are the peers rung as phones so far.
     pub fn on_event(
         &mut self,
         ev: &Event<'_>,
         at: EventTime,
         cfg: &TrackerConfig,
+        phones: &Phones,
     ) -> Option<FinishedCall> {
         self.last_at = self.last_at.max(at);
         let uid = ev.channel().map_or(0, |c| chan_id(c.uniqueid));
@@ -225,7 +238,14 @@ impl Call {
                 chan,
                 application,
                 app_data,
-            } => self.on_step(&chan, uid, &text(application), &text(app_data), cfg, at),
+            } => self.on_step(
+                &chan,
+                uid,
+                &text(application),
+                &text(app_data),
+                (cfg, phones),
+                at,
+            ),
             Event::VarSet {
                 variable, value, ..
             } => {
@@ -242,6 +262,9 @@ impl Call {
                 ..
             } => {
                 let d = self.dest_of(chan_id(dest.uniqueid), dest.channel);
+                if !interface.is_empty() {
+                    self.rang_phones.push(text(interface).into());
+                }
                 if let Some(inb) = self.caller(uid) {
                     inb.ring(member_target(member, interface, dest.channel), d, false, at);
                 }
@@ -313,7 +336,7 @@ impl Call {
         uid: ChanId,
         application: &str,
         app_data: &str,
-        cfg: &TrackerConfig,
+        (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
         let app = apps::decode(application, app_data, cfg);
@@ -335,7 +358,7 @@ impl Call {
                 inb.leg_runs_voicemail(uid, pair);
             }
         }
-        self.classify(chan, uid, &app, cfg, at);
+        self.classify(chan, uid, &app, (cfg, phones), at);
         if let Some(inb) = self.caller(uid) {
             let context = text(chan.context);
             let exten = text(chan.exten);
@@ -361,16 +384,20 @@ impl Call {
         let dest_id = chan_id(dest.uniqueid);
         self.mark_dialled(dest_id);
         let d = self.dest_of(dest_id, dest.channel);
+        let target = leg_target(dest, cfg);
+        if matches!(target, Target::Agent { .. }) && !is_local(&text(dest.channel)) {
+            self.rang_phones.push(text(dest.channel).into());
+        }
         let from = Dest {
             id: uid,
             pair: self.chan(uid).map_or(0, |c| c.pair),
         };
         match &mut self.kind {
             CallKind::Inbound(inb) if uid == inb.caller => {
-                inb.ring(leg_target(dest, cfg), d, true, at);
+                inb.ring(target, d, true, at);
             }
             CallKind::Inbound(inb) => {
-                let target = match leg_target(dest, cfg) {
+                let target = match target {
                     Target::Agent { .. } => Target::Device,
                     forward => forward,
                 };
@@ -434,7 +461,7 @@ impl Call {
         chan: &ChannelInfo<'_>,
         uid: ChanId,
         app: &App<'_>,
-        cfg: &TrackerConfig,
+        (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
         let reclassifiable = match &self.kind {
@@ -453,18 +480,21 @@ impl Call {
             self.become_inbound(chan, uid, at);
             return;
         }
-        if external_caller && self.enters_call(chan, uid) && !cfg.is_outbound_context(&context) {
-            let trunk = is_trunk_peer(
-                &text(chan.channel),
-                &cfg.trunk_channels,
-                cfg.internal_max_length,
-            );
+        // Carriers send withheld callers as `anonymous` & co.: from a trunk they are inbound too.
+        let withheld_caller = is_withheld_word(&cid);
+        let name = text(chan.channel);
+        if (external_caller || withheld_caller)
+            && self.enters_call(chan, uid)
+            && !cfg.is_outbound_context(&context)
+        {
+            let trunk = is_trunk_peer(&name, &cfg.trunk_channels, cfg.internal_max_length)
+                && !phones.contains(&name);
             if !self.noticed {
                 self.noticed = true;
-                self.notice = Some(Notice::UnknownInboundContext {
+                self.notice = Some(Box::new(Notice::UnknownInboundContext {
                     context: context.to_string(),
                     inbound: trunk,
-                });
+                }));
             }
             if trunk {
                 self.become_inbound(chan, uid, at);
@@ -512,6 +542,7 @@ impl Call {
         }
         if let Some(p) = self.chan_pos(uid) {
             self.channels.swap_remove(p);
+            self.gone.push(uid);
         }
         finished
     }

@@ -22,7 +22,7 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use channel::{ChanId, chan_id};
+use channel::{ChanId, Phones, chan_id};
 use journal::Journal;
 
 pub use config::TrackerConfig;
@@ -72,16 +72,18 @@ pub struct Tracker {
     unknown_contexts: HashMap<String, u32>,
     reported_contexts: HashSet<String>,
     notices: Vec<Notice>,
+    /// Peers rung as phones: never taken for trunks.
+    phones: Phones,
 }
 
 /// Events that may start tracking a channel we have not seen yet (mid-stream start).
+/// Not `NewCallerid`: Asterisk 20 sends one for a Local half after its `Hangup`.
 fn may_create(ev: &Event<'_>) -> bool {
     matches!(
         ev,
         Event::Newchannel(_)
             | Event::Newexten { .. }
             | Event::Newstate(_)
-            | Event::NewCallerid(_)
             | Event::VarSet { .. }
             | Event::QueueCallerJoin { .. }
             | Event::DialBegin { .. }
@@ -105,6 +107,7 @@ impl Tracker {
             unknown_contexts: HashMap::new(),
             reported_contexts: HashSet::new(),
             notices: Vec::new(),
+            phones: Phones::default(),
         }
     }
 
@@ -336,11 +339,14 @@ impl Tracker {
             return;
         };
         let principal_before = call.principal();
-        if let Some(mut done) = call.on_event(ev, at, &self.cfg) {
+        if let Some(mut done) = call.on_event(ev, at, &self.cfg, &self.phones) {
             reconcile::mark_gap(&self.gaps, id, &mut done);
             out.push(done);
         }
         let notice = call.take_notice();
+        for phone in call.take_rang_phones() {
+            self.phones.learn(&phone);
+        }
         // The caller/outbound channel stays with its call even if its Linkedid changes.
         let principal = call.principal();
         if principal != principal_before

@@ -13,6 +13,7 @@ use super::StoreError;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_tables", include_str!("sql/001_tables.sql")),
     ("002_views", include_str!("sql/002_views.sql")),
+    ("003_forwards", include_str!("sql/003_forwards.sql")),
     ("004_gap_window", include_str!("sql/004_gap_window.sql")),
 ];
 

@@ -16,14 +16,38 @@ use crate::time::EventTime;
 /// One agent rung for a call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRow {
-    /// Agent id.
+    /// Agent id (the extension).
     pub agent: String,
+    /// The queue member's display name, if it has one (schema 3 on).
+    pub name: Option<String>,
     /// When the ring started.
     pub ring_start: EventTime,
     /// How long it rang.
     pub ring_seconds: f64,
     /// Contract spelling of how it ended.
     pub outcome: String,
+}
+
+/// One external number dialled for a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardRow {
+    /// The number dialled.
+    pub number: String,
+    /// When its ring started.
+    pub ring_start: EventTime,
+    /// How long it rang.
+    pub ring_seconds: f64,
+    /// How it ended (`answered`, `no_answer`, `busy`, `congestion`, `unavailable`, ...).
+    pub outcome: String,
+}
+
+/// One row of a ring table (agent attempt or forward), before it is typed.
+struct Ring {
+    who: String,
+    name: Option<String>,
+    ring_start: EventTime,
+    ring_seconds: f64,
+    outcome: String,
 }
 
 /// One missed call with its agents.
@@ -59,6 +83,8 @@ pub struct MissedRow {
     pub gap_window: Option<(EventTime, EventTime)>,
     /// Agents rung, in order.
     pub agents: Vec<AttemptRow>,
+    /// External numbers dialled for the call (follow-me, forwards), in order.
+    pub forwards: Vec<ForwardRow>,
     /// The callback task it belongs to.
     pub task_id: Option<i64>,
 }
@@ -133,8 +159,8 @@ pub struct InboundRow {
 pub struct ReadDb {
     conn: Connection,
     path: PathBuf,
-    /// The `calls` table has the gap window columns (migration `004_gap_window`).
-    has_gap_window: bool,
+    /// Schema version: older files are read as they are, without the newer columns.
+    version: i64,
 }
 
 /// Opens `path` read-only and checks it is a missedcalld database.
@@ -158,17 +184,10 @@ pub fn open_read_only(path: &Path) -> Result<ReadDb, StoreError> {
             reason: "it is empty (no missedcalld schema)".into(),
         });
     }
-    let has_gap_window = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('calls') WHERE name = 'gap_started_at')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|e| StoreError::from_open(path, e))?;
     Ok(ReadDb {
         conn,
         path: path.to_owned(),
-        has_gap_window,
+        version,
     })
 }
 
@@ -251,37 +270,32 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
+        // The member's name and the forwards exist from schema 3 on.
+        let name = if self.version >= 3 { "r.name" } else { "NULL" };
         let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        self.each_row(
-            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome
-               FROM missed_calls m
-               JOIN calls c ON c.id = m.call_id
-               JOIN agent_attempts a ON a.call_id = c.id
-              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-              ORDER BY a.call_id, a.seq",
-            &range,
-            ("select agent attempts", "read agent attempt"),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-            |(call_id, agent, ring_start, ring_seconds, outcome)| {
-                agents.entry(call_id).or_default().push(AttemptRow {
-                    agent,
-                    ring_start: parse_time("agent_attempts.ring_start", &ring_start)?,
-                    ring_seconds,
-                    outcome,
+        for (call_id, ring) in self.rings_of_missed("agent_attempts", "agent", name, &range)? {
+            agents.entry(call_id).or_default().push(AttemptRow {
+                agent: ring.who,
+                name: ring.name,
+                ring_start: ring.ring_start,
+                ring_seconds: ring.ring_seconds,
+                outcome: ring.outcome,
+            });
+        }
+        let mut forwards: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
+        if self.version >= 3 {
+            for (call_id, ring) in self.rings_of_missed("forwards", "number", "NULL", &range)? {
+                forwards.entry(call_id).or_default().push(ForwardRow {
+                    number: ring.who,
+                    ring_start: ring.ring_start,
+                    ring_seconds: ring.ring_seconds,
+                    outcome: ring.outcome,
                 });
-                Ok(())
-            },
-        )?;
+            }
+        }
         let mut out = Vec::new();
-        let window = if self.has_gap_window {
+        // The gap window exists from schema 4 on.
+        let window = if self.version >= 4 {
             "c.gap_started_at, c.gap_ended_at"
         } else {
             "NULL, NULL"
@@ -317,6 +331,7 @@ impl ReadDb {
                         gap: r.get(13)?,
                         gap_window: None,
                         agents: Vec::new(),
+                        forwards: Vec::new(),
                         task_id: r.get(14)?,
                     },
                     r.get::<_, String>(6)?,
@@ -337,7 +352,62 @@ impl ReadDb {
                     m.caller.clear();
                 }
                 m.agents = agents.remove(&call_id).unwrap_or_default();
+                m.forwards = forwards.remove(&call_id).unwrap_or_default();
                 out.push(m);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The rows of a ring table (`agent_attempts` or `forwards`) of the missed calls that ended
+    /// in the range, in call and ring order, with their call id. `who` and `name` are the
+    /// table's column names (or `NULL`).
+    fn rings_of_missed(
+        &self,
+        table: &'static str,
+        who: &'static str,
+        name: &'static str,
+        range: &(Option<String>, Option<String>),
+    ) -> Result<Vec<(i64, Ring)>, StoreError> {
+        let mut out = Vec::new();
+        let column = if table == "forwards" {
+            "forwards.ring_start"
+        } else {
+            "agent_attempts.ring_start"
+        };
+        self.each_row(
+            &format!(
+                "SELECT r.call_id, r.{who}, r.ring_start, r.ring_seconds, r.outcome, {name}
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN {table} r ON r.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY r.call_id, r.seq"
+            ),
+            range,
+            (table, table),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            },
+            |(call_id, who, ring_start, ring_seconds, outcome, name)| {
+                out.push((
+                    call_id,
+                    Ring {
+                        who,
+                        name,
+                        ring_start: parse_time(column, &ring_start)?,
+                        ring_seconds,
+                        outcome,
+                    },
+                ));
                 Ok(())
             },
         )?;

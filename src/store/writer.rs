@@ -27,6 +27,8 @@ const INSERT_CALL: &str = "INSERT INTO calls (linkedid, direction, number, numbe
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
      ON CONFLICT (linkedid) DO NOTHING";
 const INSERT_ATTEMPT: &str = "INSERT INTO agent_attempts (call_id, seq, agent, ring_start, \
+     ring_seconds, outcome, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const INSERT_FORWARD: &str = "INSERT INTO forwards (call_id, seq, number, ring_start, \
      ring_seconds, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const EARLIER_CALL: &str = "SELECT EXISTS (SELECT 1 FROM calls WHERE number_normalized = ?1 \
      AND started_at < ?2 AND id <> ?3)";
@@ -407,8 +409,23 @@ fn apply_call(
                 format_time(a.ring_start),
                 a.ring_seconds,
                 a.outcome.as_str(),
+                a.name,
             ])
             .map_err(StoreError::sql("insert agent attempt"))?;
+        }
+        let mut st = conn
+            .prepare_cached(INSERT_FORWARD)
+            .map_err(StoreError::sql("insert forward"))?;
+        for (seq, f) in call.forwards.iter().enumerate() {
+            st.execute(params![
+                call_id,
+                seq as i64,
+                f.number,
+                format_time(f.ring_start),
+                f.ring_seconds,
+                f.outcome.as_str(),
+            ])
+            .map_err(StoreError::sql("insert forward"))?;
         }
     }
 

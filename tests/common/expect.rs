@@ -1,7 +1,7 @@
 //! Comparing what the daemon stored (`missed --json`, `tasks --json`) with a capture's
 //! `expect.json`: the same missed calls (caller, DID, loss reason, voicemail, wait within
-//! 1.5 s, the same agents with ring seconds within 1.5 s), answered callers absent, and the
-//! callback tasks' outcome. A call flagged `gap` was seen only in part: its true end (and an
+//! 1.5 s, the same agents with ring seconds within 1.5 s, and the forwards where the
+//! expectation lists them), answered callers absent, and the callback tasks' outcome. A call flagged `gap` was seen only in part: its true end (and an
 //! agent's true ring end) counts as right anywhere inside its `gap_started_at`..`gap_ended_at`
 //! window, while what was known before the gap (DID, queue, agents, ring starts) must match.
 
@@ -95,6 +95,25 @@ pub fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> V
         }
         for g in got {
             failures.push(format!("{name}: {caller} has extra agent attempt {g}"));
+        }
+        if let Some(want) = w.get("forwards").and_then(Value::as_array) {
+            let got = m["forwards"].as_array().cloned().unwrap_or_default();
+            let same = want.len() == got.len()
+                && want.iter().zip(&got).all(|(a, g)| {
+                    g["number"] == a["number"]
+                        && g["outcome"] == a["outcome"]
+                        && close(
+                            g["ring_seconds"].as_f64().unwrap_or(-99.0),
+                            a["ring_seconds"].as_f64().unwrap_or(0.0),
+                        )
+                });
+            if !same {
+                failures.push(format!(
+                    "{name}: {caller} forwards {} want {}",
+                    m["forwards"],
+                    Value::Array(want.clone())
+                ));
+            }
         }
         if caller.is_empty() != m["task_id"].is_null() {
             failures.push(format!("{name}: {caller} task_id {}", m["task_id"]));
