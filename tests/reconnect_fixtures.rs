@@ -399,3 +399,49 @@ async fn sigkill_between_the_sessions_never_turns_an_answered_call_into_a_missed
         "its start comes from the listed Duration (whole seconds) on the PBX's clock: {b:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_saved_state_is_set_aside_and_the_daemon_runs_on() {
+    let server = FakeAmi::start(|mut conn, _| async move {
+        if conn.login(USER, SECRET).await {
+            conn.channels(&[]).await;
+            conn.serve(true).await;
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.sqlite");
+    let saved = dir.path().join("calls.sqlite.calls-in-progress");
+    std::fs::write(&saved, b"Event: Newchannel\r\nUniqueid: 1.1\r\n\r\n").unwrap();
+    let config = dir.path().join("missedcalld.toml");
+    let log = dir.path().join("daemon.log");
+    std::fs::write(
+        &config,
+        format!(
+            "[ami]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{USER}\"\nsecret = \"{SECRET}\"\n\
+             auth = \"md5\"\n\n[store]\npath = {:?}\n",
+            server.addr.port(),
+            db.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&config, &log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    while !log_text().contains("resynchronised") {
+        assert!(
+            Instant::now() < deadline,
+            "daemon not running:\n{}",
+            log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(log_text().contains("set aside"), "{}", log_text());
+    assert!(!saved.exists());
+    assert!(
+        dir.path()
+            .join("calls.sqlite.calls-in-progress.unreadable")
+            .exists()
+    );
+    daemon.stop("TERM").await;
+}
