@@ -216,6 +216,27 @@ impl Drop for Daemon {
     }
 }
 
+/// A temporary directory with a database path, a log path and a configuration for a daemon on
+/// the stand-in PBX at `port` (fast reconnects, a long reply timeout for the held resync).
+fn setup(port: u16) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("calls.sqlite");
+    let config = dir.path().join("missedcalld.toml");
+    let log = dir.path().join("daemon.log");
+    std::fs::write(
+        &config,
+        format!(
+            "[ami]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"{USER}\"\nsecret = \"{SECRET}\"\n\
+             auth = \"md5\"\nreconnect_min_secs = 0.05\nreconnect_max_secs = 0.3\n\
+             ping_interval_secs = 5\nping_timeout_secs = 30\n\n[store]\npath = {:?}\n\
+             batch_max_delay_ms = 20\n",
+            db.display().to_string()
+        ),
+    )
+    .unwrap();
+    (dir, db, config, log)
+}
+
 fn inbound_calls(db: &Path) -> i64 {
     rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .ok()
@@ -262,22 +283,7 @@ async fn run_pair(name: &str, blind: Blind, calls_expected: Option<i64>) -> (Val
     });
     let p = Arc::clone(&pair);
     let server = FakeAmi::start(move |conn, i| pbx(Arc::clone(&p), conn, i)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("calls.sqlite");
-    let config = dir.path().join("missedcalld.toml");
-    let log = dir.path().join("daemon.log");
-    std::fs::write(
-        &config,
-        format!(
-            "[ami]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{USER}\"\nsecret = \"{SECRET}\"\n\
-             auth = \"md5\"\nreconnect_min_secs = 0.05\nreconnect_max_secs = 0.3\n\
-             ping_interval_secs = 5\nping_timeout_secs = 30\n\n[store]\npath = {:?}\n\
-             batch_max_delay_ms = 20\n",
-            server.addr.port(),
-            db.display().to_string()
-        ),
-    )
-    .unwrap();
+    let (_dir, db, config, log) = setup(server.addr.port());
     let mut daemon = Daemon::start(&config, &log);
     if blind != Blind::LinkCut {
         // Wait until the first session's events are processed, then stop the daemon.
@@ -409,22 +415,9 @@ async fn an_unreadable_saved_state_is_set_aside_and_the_daemon_runs_on() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("calls.sqlite");
+    let (dir, _db, config, log) = setup(server.addr.port());
     let saved = dir.path().join("calls.sqlite.calls-in-progress");
     std::fs::write(&saved, b"Event: Newchannel\r\nUniqueid: 1.1\r\n\r\n").unwrap();
-    let config = dir.path().join("missedcalld.toml");
-    let log = dir.path().join("daemon.log");
-    std::fs::write(
-        &config,
-        format!(
-            "[ami]\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{USER}\"\nsecret = \"{SECRET}\"\n\
-             auth = \"md5\"\n\n[store]\npath = {:?}\n",
-            server.addr.port(),
-            db.display().to_string()
-        ),
-    )
-    .unwrap();
     let mut daemon = Daemon::start(&config, &log);
     let deadline = Instant::now() + Duration::from_secs(30);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
