@@ -59,6 +59,14 @@ pub fn decode<'a>(application: &'a str, app_data: &'a str, cfg: &TrackerConfig) 
     }
 }
 
+/// `AppDial`/`AppDial2`/`AppQueue` "(Outgoing Line)": the channel is a dialled leg.
+pub fn is_outgoing_line(application: &str) -> bool {
+    application
+        .get(..6)
+        .is_some_and(|a| a.eq_ignore_ascii_case("AppDia"))
+        || application.eq_ignore_ascii_case("AppQueue")
+}
+
 /// `VoiceMail`/`Record`: a channel running one is not a human answering.
 pub fn is_voicemail(application: &str) -> bool {
     application.eq_ignore_ascii_case("VoiceMail") || application.eq_ignore_ascii_case("Record")

@@ -191,21 +191,38 @@ impl Phones {
             return;
         }
         let key = peer_key(name);
-        if !self.0.contains(key.as_str()) {
+        if !self.0.contains(key) {
             self.0.insert(key.into());
         }
     }
 
     /// The peer of channel `name` was rung as a phone.
     pub fn contains(&self, name: &str) -> bool {
-        !self.0.is_empty() && self.0.contains(peer_key(name).as_str())
+        !self.0.is_empty() && self.0.contains(peer_key(name))
     }
 }
 
-/// `TECH/peer` of a channel or interface name, the tech in upper case.
-fn peer_key(name: &str) -> String {
-    let tech = name.split('/').next().unwrap_or("");
-    format!("{}/{}", tech.to_ascii_uppercase(), peer_of(name))
+/// `TECH/peer` of a channel or interface name, borrowed: the name without its `-<hex>`
+/// sequence suffix or a `/dial-string` tail (`SIP/reception-0000001a` and `SIP/reception`
+/// give `SIP/reception`).
+fn peer_key(name: &str) -> &str {
+    let Some(slash) = name.find('/') else {
+        return name;
+    };
+    let rest = &name[slash + 1..];
+    let end = rest.find('/').unwrap_or(rest.len());
+    let base = &rest[..end];
+    let base = match base.rsplit_once('-') {
+        Some((head, tail))
+            if !head.is_empty()
+                && !tail.is_empty()
+                && tail.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            head
+        }
+        _ => base,
+    };
+    &name[..slash + 1 + base.len()]
 }
 
 /// Strips the `_`/`__` inheritance prefix of a variable name.
@@ -278,7 +295,7 @@ mod tests {
         phones.learn("SIP/reception-0000000a");
         phones.learn("Local/101@from-queue-00000001;1");
         assert!(phones.contains("SIP/reception-00000001"));
-        assert!(phones.contains("sip/reception"));
+        assert!(phones.contains("SIP/reception"));
         assert!(!phones.contains("SIP/carrier-00000001"));
         assert!(!phones.contains("Local/101@from-queue-00000002;1"));
     }

@@ -96,10 +96,15 @@ impl TrackerConfig {
 
     /// `ctx` is on the after-hours path.
     pub fn is_after_hours_context(&self, ctx: &str) -> bool {
-        let ctx = ctx.to_ascii_lowercase();
-        self.after_hours_contexts
-            .iter()
-            .any(|s| !s.is_empty() && ctx.contains(&s.to_ascii_lowercase()))
+        // Runs on every dialplan step of a caller: compare in place, allocate nothing.
+        let hay = ctx.as_bytes();
+        self.after_hours_contexts.iter().any(|s| {
+            let needle = s.as_bytes();
+            !needle.is_empty()
+                && hay
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+        })
     }
 
     /// The channel belongs to a configured trunk.

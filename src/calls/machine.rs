@@ -238,14 +238,7 @@ impl Call {
                 chan,
                 application,
                 app_data,
-            } => self.on_step(
-                &chan,
-                uid,
-                &text(application),
-                &text(app_data),
-                (cfg, phones),
-                at,
-            ),
+            } => self.on_step(&chan, uid, (application, app_data), (cfg, phones), at),
             Event::VarSet {
                 variable, value, ..
             } => {
@@ -262,8 +255,9 @@ impl Call {
                 ..
             } => {
                 let d = self.dest_of(chan_id(dest.uniqueid), dest.channel);
-                if !interface.is_empty() {
-                    self.rang_phones.push(text(interface).into());
+                let interface_name = text(interface);
+                if !interface.is_empty() && !phones.contains(&interface_name) {
+                    self.rang_phones.push(interface_name.into());
                 }
                 if let Some(inb) = self.caller(uid) {
                     inb.ring(member_target(member, interface, dest.channel), d, false, at);
@@ -272,7 +266,7 @@ impl Call {
             Event::DialBegin {
                 chan: Some(_),
                 dest,
-            } => self.on_dial_begin(uid, &dest, cfg, at),
+            } => self.on_dial_begin(uid, &dest, (cfg, phones), at),
             Event::DialEnd {
                 chan: Some(_),
                 dest,
@@ -329,22 +323,22 @@ impl Call {
         None
     }
 
-    /// A dialplan step of any channel of the call.
+    /// A dialplan step of any channel of the call. Only the caller's steps, and steps while
+    /// the call is not classified yet, are decoded in full: this runs for most events.
     fn on_step(
         &mut self,
         chan: &ChannelInfo<'_>,
         uid: ChanId,
-        application: &str,
-        app_data: &str,
+        (application, app_data): (&[u8], &[u8]),
         (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
-        let app = apps::decode(application, app_data, cfg);
-        if app == App::OutgoingLine {
+        let application = text(application);
+        if apps::is_outgoing_line(&application) {
             self.mark_dialled(uid);
             return;
         }
-        if apps::is_voicemail(application)
+        if apps::is_voicemail(&application)
             && let Some(c) = self.chan(uid)
         {
             let pair = c.pair;
@@ -358,6 +352,11 @@ impl Call {
                 inb.leg_runs_voicemail(uid, pair);
             }
         }
+        if !self.is_caller(uid) && !self.reclassifiable() {
+            return;
+        }
+        let app_data = text(app_data);
+        let app = apps::decode(&application, &app_data, cfg);
         self.classify(chan, uid, &app, (cfg, phones), at);
         if let Some(inb) = self.caller(uid) {
             let context = text(chan.context);
@@ -374,19 +373,30 @@ impl Call {
         }
     }
 
+    /// The call may still be classified (again): not yet, or an "outbound" guess that never
+    /// dialled and yields to a real inbound entry.
+    fn reclassifiable(&self) -> bool {
+        match &self.kind {
+            CallKind::Unclassified => true,
+            CallKind::Outbound(out) => !out.dialled,
+            _ => false,
+        }
+    }
+
     fn on_dial_begin(
         &mut self,
         uid: ChanId,
         dest: &DestInfo<'_>,
-        cfg: &TrackerConfig,
+        (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
         let dest_id = chan_id(dest.uniqueid);
         self.mark_dialled(dest_id);
         let d = self.dest_of(dest_id, dest.channel);
         let target = leg_target(dest, cfg);
-        if matches!(target, Target::Agent { .. }) && !is_local(&text(dest.channel)) {
-            self.rang_phones.push(text(dest.channel).into());
+        let name = text(dest.channel);
+        if matches!(target, Target::Agent { .. }) && !is_local(&name) && !phones.contains(&name) {
+            self.rang_phones.push(name.into());
         }
         let from = Dest {
             id: uid,
@@ -464,13 +474,7 @@ impl Call {
         (cfg, phones): (&TrackerConfig, &Phones),
         at: EventTime,
     ) {
-        let reclassifiable = match &self.kind {
-            CallKind::Unclassified => true,
-            // An "outbound" guess that never dialled yields to a real inbound entry.
-            CallKind::Outbound(out) => !out.dialled,
-            _ => false,
-        };
-        if !reclassifiable {
+        if !self.reclassifiable() {
             return;
         }
         let context = text(chan.context);
