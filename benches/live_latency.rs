@@ -1,5 +1,5 @@
 //! End-to-end latency of the daemon (prints numbers, asserts nothing): from the moment the
-//! stand-in PBX of `missedcalld demo` writes a caller's `Hangup` on the AMI socket to the moment
+//! stand-in PBX (`ami::standin`) writes a caller's `Hangup` on the AMI socket to the moment
 //! the missed call is committed and visible to another, read-only SQLite connection, under a
 //! steady live feed of RATE events/s.
 //!
@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use missedcalld::ami::standin::{self, Pacing, ServedEvent, StandinPbx};
 use missedcalld::config::LogSection;
 use missedcalld::daemon::{self, DaemonStatus};
-use missedcalld::demo::{self, Pacing, ServedEvent};
 use missedcalld::time::EventTime;
 use rusqlite::{Connection, OpenFlags};
 
@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     missedcalld::logging::init(&quiet)?;
 
     let file = amplified(root)?;
-    let events = Arc::new(demo::capture_events(&std::fs::read(&file)?));
+    let events = Arc::new(standin::capture_events(&std::fs::read(&file)?));
     let total = events.len();
     let hangups: Arc<Vec<Option<Key>>> = Arc::new(events.iter().map(hangup_key).collect());
     println!(
@@ -78,11 +78,12 @@ fn main() -> anyhow::Result<()> {
             .expect("the stand-in PBX's runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let on_written: demo::OnWritten = Box::new(move |i, at| {
+            let on_written: standin::OnWritten = Box::new(move |i, at| {
                 let _ = written_tx.send((i, at));
             });
-            demo::serve(
+            standin::serve(
                 listener,
+                StandinPbx::open(),
                 server_events,
                 Pacing::PerSecond(RATE),
                 Some(on_written),

@@ -219,7 +219,7 @@ fn journal(stream: &[u8]) {
     let mut pipeline = Pipeline::new(TrackerConfig::default(), Vec::new());
     for call in &events {
         for m in call {
-            pipeline.on_message(m, EventTime::default()).unwrap();
+            pipeline.on_recorded(m).unwrap();
         }
     }
     let (bytes, calls) = pipeline.tracker().journal_size();

@@ -7,11 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::callbacks::ShownStatus;
 use crate::config::Config;
-use crate::output::{self, ReportFormat};
+use crate::output;
 use crate::pipeline::Pipeline;
 use crate::replay::replay_into;
+use crate::report::{self, ReportBy, ReportFormat};
 use crate::store::Store;
+use crate::time::{LocalTime, PbxClock};
 
 /// Missed-call processor for Asterisk: AMI events in, missed calls and callback tasks out.
 #[derive(Debug, Parser)]
@@ -66,9 +69,9 @@ pub enum Command {
         /// SQLite database to read.
         #[arg(long)]
         db: PathBuf,
-        /// Only tasks with this status: open, overdue, done_on_time, done_late.
+        /// Only tasks with this status.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<ShownStatus>,
         /// One JSON array on stdout.
         #[arg(long)]
         json: bool,
@@ -84,15 +87,18 @@ pub enum Command {
         /// End of the period (RFC 3339 or YYYY-MM-DD).
         #[arg(long)]
         until: Option<String>,
-        /// Break the totals down by day, queue, agent or did.
-        #[arg(long, default_value = "day")]
-        by: String,
+        /// Break the totals down by day, month, queue, agent or did.
+        #[arg(long, value_enum, default_value = "day")]
+        by: ReportBy,
         /// One JSON object on stdout.
-        #[arg(long, conflicts_with = "csv")]
+        #[arg(long, conflicts_with_all = ["csv", "html"])]
         json: bool,
         /// CSV on stdout.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "html")]
         csv: bool,
+        /// Write one self-contained HTML page to FILE and print its path.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Validate a configuration file and name the bad field.
     CheckConfig {
@@ -121,7 +127,7 @@ pub fn main(cli: Cli) -> ExitCode {
             until,
             json,
         } => output::missed(&db, since.as_deref(), until.as_deref(), json, stdout),
-        Command::Tasks { db, status, json } => output::tasks(&db, status.as_deref(), json, stdout),
+        Command::Tasks { db, status, json } => output::tasks(&db, status, json, stdout),
         Command::Report {
             db,
             since,
@@ -129,13 +135,23 @@ pub fn main(cli: Cli) -> ExitCode {
             by,
             json,
             csv,
+            html,
         } => {
-            let format = match (json, csv) {
-                (true, _) => ReportFormat::Json,
-                (_, true) => ReportFormat::Csv,
+            let format = match (json, csv, html) {
+                (true, _, _) => ReportFormat::Json,
+                (_, true, _) => ReportFormat::Csv,
+                (_, _, Some(path)) => ReportFormat::Html(path),
                 _ => ReportFormat::Text,
             };
-            output::report(&db, since.as_deref(), until.as_deref(), &by, format, stdout)
+            let req = report::Request {
+                since: since.as_deref(),
+                until: until.as_deref(),
+                by,
+                format,
+                now: PbxClock::assume_equal().to_pbx(LocalTime::now()),
+                tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            };
+            report::run(&db, &req, stdout)
         }
         Command::CheckConfig { config } => {
             return crate::config::check_config(&config, stdout, &mut std::io::stderr());
@@ -196,4 +212,43 @@ fn replay_command(
         )?;
     }
     Ok(())
+}
+
+/// `--status` takes the contract spellings of [`ShownStatus`].
+impl clap::ValueEnum for ShownStatus {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ShownStatus::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks_status(value: &str) -> Result<Option<ShownStatus>, clap::Error> {
+        let cli = Cli::try_parse_from(["missedcalld", "tasks", "--db", "x.db", "--status", value])?;
+        match cli.command {
+            Command::Tasks { status, .. } => Ok(status),
+            _ => panic!("parsed another command"),
+        }
+    }
+
+    #[test]
+    fn tasks_status_takes_the_contract_spellings() {
+        for s in ShownStatus::ALL {
+            assert_eq!(tasks_status(s.as_str()).expect("valid status"), Some(s));
+        }
+        let err = tasks_status("pending")
+            .expect_err("unknown status")
+            .to_string();
+        assert!(err.contains("'pending'"), "{err}");
+        assert!(
+            err.contains("open, overdue, done_on_time, done_late"),
+            "{err}"
+        );
+    }
 }

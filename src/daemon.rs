@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::ami::client::{self, AuthMethod, ClientConfig, ClientEvent, ClientHandle};
+use crate::callbacks::TaskRules;
 use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
 use crate::config::{AuthKind, Config, ResolvedSecret};
@@ -41,7 +42,7 @@ use crate::logging;
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
 use crate::store::{Store, StoreError, StoreSettings};
-use crate::time::EventTime;
+use crate::time::LocalTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
@@ -71,6 +72,8 @@ enum Work {
     Tick,
     /// New tracker settings.
     SetTracker(TrackerConfig),
+    /// New callback-task rules for the store's writer (the file stays open).
+    SetRules(Box<TaskRules>),
     /// Open a store with these settings and switch to it; the old one is flushed and closed.
     ReplaceStore(Box<StoreSettings>, oneshot::Sender<Result<(), StoreError>>),
     /// Process everything before this, close the store, end the thread.
@@ -271,12 +274,19 @@ pub fn client_config(cfg: &Config, secret: ResolvedSecret) -> ClientConfig {
     c
 }
 
+/// The callback-task rules of `[calendar]`, `[callbacks]` and `[numbers]`.
+pub fn task_rules(cfg: &Config) -> anyhow::Result<TaskRules> {
+    Ok(TaskRules {
+        calendar: Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?,
+        callbacks: cfg.callbacks.clone(),
+        numbers: cfg.numbers.clone(),
+    })
+}
+
 /// The store settings for `cfg`.
 pub fn store_settings(cfg: &Config) -> anyhow::Result<StoreSettings> {
     let mut s = StoreSettings::new(cfg.store.path.clone());
-    s.calendar = Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?;
-    s.callbacks = cfg.callbacks.clone();
-    s.numbers = cfg.numbers.clone();
+    s.rules = task_rules(cfg)?;
     s.batch_max = cfg.store.batch_max;
     s.batch_max_delay = Duration::from_millis(cfg.store.batch_max_delay_ms);
     Ok(s)
@@ -317,8 +327,8 @@ async fn reload(
         info!("configuration unchanged");
         return Ok(None);
     }
-    // The only step that can fail goes first, so a failure leaves everything as it was.
-    if change.store_changed || change.callbacks_changed {
+    // The steps that can fail go first, so a failure leaves everything as it was.
+    if change.store_changed {
         let settings = store_settings(&new)?;
         let (done_tx, done_rx) = oneshot::channel();
         work_tx
@@ -328,6 +338,11 @@ async fn reload(
             .await
             .map_err(|_| anyhow!("the pipeline thread stopped"))?
             .with_context(|| format!("opening the database {}", new.store.path.display()))?;
+    } else if change.callbacks_changed {
+        let rules = task_rules(&new)?;
+        work_tx
+            .send(Work::SetRules(Box::new(rules)))
+            .map_err(|_| anyhow!("the pipeline thread stopped"))?;
     }
     if change.log_changed
         && let Err(e) = logging::reload(&new.log)
@@ -385,7 +400,7 @@ fn worker(
                     r?;
                 }
                 Work::Tick => {
-                    pipeline.tick(EventTime::now())?;
+                    pipeline.tick(LocalTime::now())?;
                     debug!(
                         calls_in_progress = pipeline.tracker().in_progress(),
                         events = status.events_processed.load(Ordering::Relaxed),
@@ -393,6 +408,13 @@ fn worker(
                     );
                 }
                 Work::SetTracker(cfg) => pipeline.set_tracker_config(cfg),
+                Work::SetRules(rules) => {
+                    if let Err(e) = store.borrow().set_rules(*rules) {
+                        error!("new callback rules not applied: {e}");
+                    } else {
+                        info!("callback task rules applied");
+                    }
+                }
                 Work::ReplaceStore(settings, done) => {
                     let path = settings.path.clone();
                     state_path = saved_calls_path(&path);
@@ -442,7 +464,7 @@ fn on_client_event(
         }
         ClientEvent::Channels(items) => {
             let before = pipeline.tracker().in_progress();
-            pipeline.on_channels(&items, EventTime::now())?;
+            pipeline.on_channels(&items, LocalTime::now())?;
             info!(
                 channels = items.len(),
                 calls_before = before,
@@ -458,7 +480,7 @@ fn on_client_event(
         }
         ClientEvent::Disconnected { .. } => {
             status.connected.store(false, Ordering::Relaxed);
-            pipeline.on_disconnected(EventTime::now());
+            pipeline.on_disconnected(LocalTime::now());
             Ok(())
         }
     }

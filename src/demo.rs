@@ -7,27 +7,21 @@
 //! into a temporary database; once every event served was processed the daemon is stopped the
 //! normal way, and the missed calls, the callback tasks and the report are printed.
 //!
-//! The stand-in PBX ([`serve`]) also feeds the end-to-end benchmark (`benches/live_latency.rs`)
-//! with its own events at a fixed rate, reporting when each one was written.
+//! The stand-in PBX is [`crate::ami::standin`], shared with the end-to-end benchmark
+//! (`benches/live_latency.rs`) and the tests.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio_util::codec::{Decoder, FramedRead};
 
-use crate::ami::{AmiCodec, Frame, Message};
+use crate::ami::standin::{self, Pacing, ServedEvent, StandinPbx, capture_events};
 use crate::daemon::{self, DaemonStatus};
 use crate::output::{self, ReportFormat};
-use crate::time::EventTime;
 
 /// The bundled captures (real Asterisk 22 sessions; see `ami-fixtures/lab2/README.md`).
 const CAPTURES: &[(&str, &[u8])] = &[
@@ -71,67 +65,6 @@ pub const SPEEDUP: f64 = 50.0;
 pub const MAX_PAUSE: Duration = Duration::from_millis(250);
 /// The whole demo gives up after this long.
 pub const DEMO_TIMEOUT: Duration = Duration::from_secs(55);
-/// The banner of the stand-in PBX (that of the Asterisk 22 the captures come from).
-const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
-
-/// How the stand-in PBX paces the events it serves.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Pacing {
-    /// The recorded gaps between `Timestamp`s, divided by [`SPEEDUP`] and capped at
-    /// [`MAX_PAUSE`] (the demo).
-    Recorded,
-    /// A steady number of events per second (more than 0), whatever their recorded times.
-    PerSecond(f64),
-}
-
-/// Called with the index of each event served and the moment its last byte was written.
-pub type OnWritten = Box<dyn FnMut(usize, Instant) + Send>;
-
-/// One event to serve: its exact bytes and its recorded time.
-#[derive(Debug, Clone)]
-pub struct ServedEvent {
-    /// The frame as recorded, blank line included.
-    pub bytes: Bytes,
-    /// Its `Timestamp`, if any.
-    pub at: Option<EventTime>,
-}
-
-/// The events of one capture (banner, replies to the recorder's own actions left out).
-pub fn capture_events(raw: &[u8]) -> Vec<ServedEvent> {
-    let mut codec = AmiCodec::new();
-    let mut buf = BytesMut::from(raw);
-    let mut events = Vec::new();
-    loop {
-        let frame = match codec.decode_eof(&mut buf) {
-            Ok(Some(f)) => f,
-            Ok(None) | Err(_) => break,
-        };
-        let Frame::Message(msg) = frame else {
-            continue;
-        };
-        if msg.event_name().is_none() {
-            continue;
-        }
-        events.push(ServedEvent {
-            at: msg.get("Timestamp").and_then(EventTime::parse_ami),
-            bytes: terminated(msg.frame()),
-        });
-    }
-    events
-}
-
-/// The frame with its terminating blank line (added if the codec stripped it).
-fn terminated(frame: &Bytes) -> Bytes {
-    if frame.ends_with(b"\r\n\r\n") || frame.ends_with(b"\n\n") {
-        return frame.clone();
-    }
-    let mut v = frame.to_vec();
-    if !v.ends_with(b"\n") {
-        v.extend_from_slice(b"\r\n");
-    }
-    v.extend_from_slice(b"\r\n");
-    Bytes::from(v)
-}
 
 /// Every bundled capture's events, captures ordered by their first timestamp.
 pub fn bundled_events() -> Vec<ServedEvent> {
@@ -174,7 +107,17 @@ async fn run_inner(out: &mut dyn Write) -> anyhow::Result<()> {
         .await
         .context("binding the demo AMI server")?;
     let port = listener.local_addr()?.port();
-    let server = tokio::spawn(serve(listener, Arc::clone(&events), Pacing::Recorded, None));
+    let pacing = Pacing::Recorded {
+        speedup: SPEEDUP,
+        max_pause: MAX_PAUSE,
+    };
+    let server = tokio::spawn(standin::serve(
+        listener,
+        StandinPbx::open(),
+        Arc::clone(&events),
+        pacing,
+        None,
+    ));
 
     let dir = demo_dir()?;
     let db = dir.join("demo.sqlite");
@@ -263,144 +206,11 @@ fn print_results(db: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     output::tasks(db, None, false, out)?;
     writeln!(out, "\n== Report (missedcalld report) ==")?;
     output::report(db, None, None, "day", ReportFormat::Text, out)?;
+    let html = db.with_file_name("report.html");
+    write!(out, "\nHTML report (missedcalld report --html FILE): ")?;
+    output::report(db, None, None, "day", ReportFormat::Html(html), out)?;
     out.flush()?;
     Ok(())
-}
-
-/// The stand-in PBX: accepts connections one after another (the daemon reconnects if one
-/// drops); every connection gets the banner, answers to its actions, and, after its first
-/// `CoreShowChannels`, the events not yet served, paced by `pacing`. `on_written`, if any, hears
-/// of every event written. Runs until the listener fails or the task is dropped.
-pub async fn serve(
-    listener: TcpListener,
-    events: Arc<Vec<ServedEvent>>,
-    pacing: Pacing,
-    mut on_written: Option<OnWritten>,
-) {
-    let mut next = 0usize;
-    while let Ok((socket, _)) = listener.accept().await {
-        let _ = socket.set_nodelay(true);
-        let (read, write) = socket.into_split();
-        next = session(read, write, &events, next, pacing, &mut on_written).await;
-        if next >= events.len() {
-            // Stay reachable so the daemon can log off; nothing more to send.
-        }
-    }
-}
-
-/// One client connection; returns the index of the first event not yet written.
-async fn session(
-    read: tokio::net::tcp::OwnedReadHalf,
-    mut write: OwnedWriteHalf,
-    events: &[ServedEvent],
-    mut next: usize,
-    pacing: Pacing,
-    on_written: &mut Option<OnWritten>,
-) -> usize {
-    if write.write_all(BANNER).await.is_err() {
-        return next;
-    }
-    let mut actions = FramedRead::new(read, AmiCodec::new());
-    let mut streaming = false;
-    let mut due = tokio::time::Instant::now();
-    loop {
-        let pending = streaming && next < events.len();
-        tokio::select! {
-            action = actions.next() => {
-                let Some(Ok(Frame::Message(action))) = action else { return next };
-                let (reply, start, close) = answer(&action);
-                if write.write_all(&reply).await.is_err() {
-                    return next;
-                }
-                if close {
-                    let _ = write.shutdown().await;
-                    return next;
-                }
-                if start && !streaming {
-                    streaming = true;
-                    due = tokio::time::Instant::now();
-                }
-            }
-            () = tokio::time::sleep_until(due), if pending => {
-                let ev = &events[next];
-                if write.write_all(&ev.bytes).await.is_err() {
-                    return next;
-                }
-                if let Some(on_written) = on_written.as_mut() {
-                    on_written(next, Instant::now());
-                }
-                next += 1;
-                due = match pacing {
-                    Pacing::Recorded => tokio::time::Instant::now() + pause(ev, events.get(next)),
-                    // From the previous due time, not from now: the rate holds on average.
-                    Pacing::PerSecond(rate) => due + Duration::from_secs_f64(1.0 / rate),
-                };
-            }
-        }
-    }
-}
-
-/// The compressed real-time pause between two recorded events.
-fn pause(this: &ServedEvent, next: Option<&ServedEvent>) -> Duration {
-    match (this.at, next.and_then(|n| n.at)) {
-        (Some(a), Some(b)) if b > a => {
-            Duration::from_secs_f64(b.seconds_since(a) / SPEEDUP).min(MAX_PAUSE)
-        }
-        _ => Duration::ZERO,
-    }
-}
-
-/// The stand-in PBX's reply to one action: (bytes, start streaming, close afterwards).
-fn answer(action: &Message) -> (Vec<u8>, bool, bool) {
-    let name = action
-        .get_str("Action")
-        .map(|a| a.to_ascii_lowercase())
-        .unwrap_or_default();
-    let id = action
-        .get_str("ActionID")
-        .map(|id| format!("ActionID: {id}\r\n"))
-        .unwrap_or_default();
-    let now = EventTime::now();
-    let stamp = format!("{}.{:06}", now.0 / 1_000_000, now.0 % 1_000_000);
-    match name.as_str() {
-        "challenge" => (
-            format!("Response: Success\r\n{id}Challenge: 840193517\r\n\r\n").into_bytes(),
-            false,
-            false,
-        ),
-        "login" => (
-            format!("Response: Success\r\n{id}Message: Authentication accepted\r\n\r\n")
-                .into_bytes(),
-            false,
-            false,
-        ),
-        "ping" => (
-            format!("Response: Success\r\n{id}Ping: Pong\r\nTimestamp: {stamp}\r\n\r\n")
-                .into_bytes(),
-            false,
-            false,
-        ),
-        "coreshowchannels" => (
-            format!(
-                "Response: Success\r\n{id}EventList: start\r\nMessage: Channels will follow\r\n\r\n\
-                 Event: CoreShowChannelsComplete\r\n{id}EventList: Complete\r\nListItems: 0\r\n\r\n"
-            )
-            .into_bytes(),
-            true,
-            false,
-        ),
-        "logoff" => (
-            format!("Response: Goodbye\r\n{id}Message: Thanks for all the fish.\r\n\r\n")
-                .into_bytes(),
-            false,
-            true,
-        ),
-        _ => (
-            format!("Response: Error\r\n{id}Message: Invalid/unknown command\r\n\r\n").into_bytes(),
-            false,
-            false,
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -428,33 +238,5 @@ mod tests {
             })
             .sum();
         assert_eq!(events.len(), expected);
-    }
-
-    #[test]
-    fn pauses_are_compressed_and_capped() {
-        let at = |s: i64| ServedEvent {
-            bytes: Bytes::new(),
-            at: Some(EventTime(s * 1_000_000)),
-        };
-        assert_eq!(pause(&at(0), Some(&at(5))), Duration::from_millis(100));
-        assert_eq!(pause(&at(0), Some(&at(500))), MAX_PAUSE);
-        assert_eq!(pause(&at(5), Some(&at(0))), Duration::ZERO);
-        assert_eq!(pause(&at(5), None), Duration::ZERO);
-    }
-
-    #[test]
-    fn answers_login_ping_and_an_empty_channel_list() {
-        let login = Message::from_pairs(&[("Action", "Login"), ("ActionID", "7")]);
-        let (reply, start, close) = answer(&login);
-        let text = String::from_utf8(reply).unwrap();
-        assert!(text.contains("Authentication accepted") && text.contains("ActionID: 7"));
-        assert!(!start && !close);
-        let list = Message::from_pairs(&[("Action", "CoreShowChannels"), ("ActionID", "8")]);
-        let (reply, start, _) = answer(&list);
-        let text = String::from_utf8(reply).unwrap();
-        assert!(text.contains("EventList: Complete\r\nListItems: 0"));
-        assert!(start);
-        let (_, _, close) = answer(&Message::from_pairs(&[("Action", "Logoff")]));
-        assert!(close);
     }
 }

@@ -24,6 +24,7 @@ pub mod logging;
 pub mod output;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod secret;
 pub mod signals;
 pub mod store;

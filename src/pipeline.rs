@@ -9,7 +9,7 @@ use crate::ami::{AmiCodec, Frame, Message};
 use crate::calls::journal::SAVED_HEADER;
 use crate::calls::{FinishedCall, Notice, Tracker, TrackerConfig};
 use crate::store::Store;
-use crate::time::EventTime;
+use crate::time::{EventTime, LocalTime, PbxClock};
 
 /// Where finished calls go: the SQLite store in production, a `Vec` in benchmarks and tests.
 pub trait CallSink {
@@ -42,11 +42,10 @@ pub struct Pipeline<S> {
     finished: Vec<FinishedCall>,
     /// `CoreShowChannel` items of a channel list seen in the stream, until its `Complete`.
     listed_channels: Vec<Message>,
-    /// The PBX's clock minus ours in µs, as of the newest event: turns our "now" (ticks,
-    /// resyncs) into the event clock the tracker runs on, whatever the PBX's clock says.
-    clock_offset: i64,
-    /// An event with a `Timestamp` (or a restored offset) told us the PBX's clock.
-    clock_known: bool,
+    /// This machine's clock mapped onto the PBX's (live input only).
+    clock: PbxClock,
+    /// The newest `Timestamp` seen: the time of unstamped events in a recording.
+    newest_stamp: EventTime,
     /// A resync received before the PBX's clock was known (a fresh start): applied at the
     /// first stamped event after it, which happened after the list was taken.
     pending_channels: Option<Vec<Message>>,
@@ -60,8 +59,8 @@ impl<S: CallSink> Pipeline<S> {
             sink,
             finished: Vec::new(),
             listed_channels: Vec::new(),
-            clock_offset: 0,
-            clock_known: false,
+            clock: PbxClock::assume_equal(),
+            newest_stamp: EventTime::default(),
             pending_channels: None,
         }
     }
@@ -69,6 +68,11 @@ impl<S: CallSink> Pipeline<S> {
     /// The tracker (calls in progress, latest event time).
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
+    }
+
+    /// How this machine's clock maps onto the PBX's, as learned so far.
+    pub fn pbx_clock(&self) -> PbxClock {
+        self.clock
     }
 
     /// Applies new tracker settings (SIGHUP).
@@ -81,62 +85,65 @@ impl<S: CallSink> Pipeline<S> {
         &self.sink
     }
 
-    /// Feeds one message; `received_at` is the clock for events without `Timestamp`.
+    /// Feeds one message read from the PBX at `received_at` (our clock). Its `Timestamp`
+    /// teaches the pipeline the PBX's clock; an event without one (FullyBooted, or
+    /// `timestampevents = no`) takes `received_at` moved onto the PBX's clock.
     ///
     /// A `CoreShowChannels` list inside the stream (a recorded resync after a reconnect) is
     /// applied like the live client's resync when its `CoreShowChannelsComplete` arrives.
-    pub fn on_message(&mut self, msg: &Message, received_at: EventTime) -> Result<(), S::Error> {
-        match msg.event_name() {
-            Some(b"CoreShowChannel") => {
-                self.listed_channels.push(msg.clone());
-                return Ok(());
-            }
-            Some(b"CoreShowChannelsComplete") => {
-                let items = std::mem::take(&mut self.listed_channels);
-                return self.on_channels(&items, received_at);
-            }
-            _ => {}
-        }
-        let booted = msg.event_name() == Some(b"FullyBooted");
-        if let Some(items) = self.pending_channels.take() {
-            // The first event after the list happened after it: its time is the list's.
-            match msg.get("Timestamp").and_then(EventTime::parse_ami) {
-                Some(t) => self.tracker.resync(&items, t, &mut self.finished),
-                None if !booted => {
-                    let at = EventTime(received_at.0 + self.clock_offset);
-                    self.tracker.resync(&items, at, &mut self.finished);
-                }
-                None => self.pending_channels = Some(items),
-            }
-        }
-        let before = self.tracker.latest();
-        // Events without `Timestamp` (FullyBooted, or timestampevents=no) take our receipt
-        // time, moved onto the PBX's clock; while that clock is unknown a FullyBooted does not
-        // move it.
-        let fallback = if booted && !self.clock_known {
-            before
+    pub fn on_message(&mut self, msg: &Message, received_at: LocalTime) -> Result<(), S::Error> {
+        // While the PBX's clock is unknown, a FullyBooted (never stamped) does not move ours.
+        let unstamped_at = if !self.clock.is_known() && msg.event_name() == Some(b"FullyBooted") {
+            self.tracker.latest()
         } else {
-            EventTime(received_at.0 + self.clock_offset)
+            self.clock.to_pbx(received_at)
         };
-        self.tracker.on_message(msg, fallback, &mut self.finished);
-        let latest = self.tracker.latest();
-        if latest != before {
-            self.clock_offset = latest.0 - received_at.0;
-            self.clock_known = self.clock_known || msg.get("Timestamp").is_some();
+        if let Some(stamp) = self.feed(msg, unstamped_at) {
+            self.clock.observe(stamp, received_at);
         }
         self.drain()
     }
 
-    /// Applies a resync still waiting for the PBX's clock, at `at`.
-    fn apply_pending_channels(&mut self, at: EventTime) {
-        if let Some(items) = self.pending_channels.take() {
-            self.tracker.resync(&items, at, &mut self.finished);
-        }
+    /// Feeds one message of a recording (`replay`): there is no local clock, and an event
+    /// without `Timestamp` takes the newest one seen before it.
+    pub fn on_recorded(&mut self, msg: &Message) -> Result<(), S::Error> {
+        self.feed(msg, self.newest_stamp);
+        self.drain()
     }
 
-    /// `now` on our clock as a time on the event clock.
-    fn event_clock(&self, now: EventTime) -> EventTime {
-        EventTime(now.0 + self.clock_offset).max(self.tracker.latest())
+    /// The tracker step shared by live and recorded input; returns the message's `Timestamp`.
+    fn feed(&mut self, msg: &Message, unstamped_at: EventTime) -> Option<EventTime> {
+        match msg.event_name() {
+            Some(b"CoreShowChannel") => {
+                self.listed_channels.push(msg.clone());
+                return None;
+            }
+            Some(b"CoreShowChannelsComplete") => {
+                let items = std::mem::take(&mut self.listed_channels);
+                self.tracker
+                    .resync(&items, unstamped_at, &mut self.finished);
+                return None;
+            }
+            _ => {}
+        }
+        if let Some(items) = self.pending_channels.take() {
+            // The first event after the list happened after it: its time is the list's.
+            match msg.get("Timestamp").and_then(EventTime::parse_ami) {
+                Some(t) => self.tracker.resync(&items, t, &mut self.finished),
+                None if msg.event_name() != Some(b"FullyBooted") => {
+                    self.tracker
+                        .resync(&items, unstamped_at, &mut self.finished)
+                }
+                None => self.pending_channels = Some(items),
+            }
+        }
+        let stamp = self
+            .tracker
+            .on_message(msg, unstamped_at, &mut self.finished);
+        if let Some(t) = stamp {
+            self.newest_stamp = self.newest_stamp.max(t);
+        }
+        stamp
     }
 
     /// After a (re)connect: reconcile with the channels the PBX listed at `now` (our clock).
@@ -144,29 +151,38 @@ impl<S: CallSink> Pipeline<S> {
     /// Right after a start with nothing restored the PBX's clock is unknown (ours may differ),
     /// so the list waits for the first stamped event: the adopted calls' starts, computed from
     /// their `Duration`, are then on the PBX's clock.
-    pub fn on_channels(&mut self, items: &[Message], now: EventTime) -> Result<(), S::Error> {
-        if !self.clock_known {
+    pub fn on_channels(&mut self, items: &[Message], now: LocalTime) -> Result<(), S::Error> {
+        if !self.clock.is_known() {
             self.pending_channels = Some(items.to_vec());
             return Ok(());
         }
-        let at = self.event_clock(now);
-        self.tracker.resync(items, at, &mut self.finished);
+        self.tracker
+            .resync(items, self.clock.to_pbx(now), &mut self.finished);
         self.drain()
     }
 
-    /// Finishes calls that went quiet for too long (lost events); `now` is our clock.
-    pub fn tick(&mut self, now: EventTime) -> Result<(), S::Error> {
-        let at = self.event_clock(now);
-        self.apply_pending_channels(at);
-        self.tracker.expire(at, &mut self.finished);
+    /// Applies a resync still waiting for the PBX's clock, at `now` (our clock).
+    fn apply_pending_channels(&mut self, now: LocalTime) {
+        if let Some(items) = self.pending_channels.take() {
+            self.tracker
+                .resync(&items, self.clock.to_pbx(now), &mut self.finished);
+        }
+    }
+
+    /// Finishes calls that went quiet for too long (lost events); `now` is our clock, judged
+    /// on the PBX's like every event.
+    pub fn tick(&mut self, now: LocalTime) -> Result<(), S::Error> {
+        self.apply_pending_channels(now);
+        self.tracker
+            .expire(self.clock.to_pbx(now), &mut self.finished);
         self.drain()
     }
 
     /// The AMI link is gone: from now on we are blind until the next resync.
     /// `now` is our clock.
-    pub fn on_disconnected(&mut self, now: EventTime) {
+    pub fn on_disconnected(&mut self, now: LocalTime) {
         // A list still waiting for the PBX's clock: take ours (nothing better came).
-        self.apply_pending_channels(self.event_clock(now));
+        self.apply_pending_channels(now);
         self.tracker.mark_blind();
     }
 
@@ -174,7 +190,7 @@ impl<S: CallSink> Pipeline<S> {
     /// reads back, and how many calls it holds.
     pub fn save_in_progress(&mut self) -> (Vec<u8>, usize) {
         self.tracker.mark_blind();
-        self.tracker.save_in_progress(self.clock_offset)
+        self.tracker.save_in_progress(self.clock.offset_micros())
     }
 
     /// Feeds a stream written by [`Pipeline::save_in_progress`] back through the tracker, so
@@ -193,9 +209,11 @@ impl<S: CallSink> Pipeline<S> {
             let Frame::Message(msg) = frame else { continue };
             if msg.event_name() == Some(SAVED_HEADER) {
                 let at = msg.get("SavedAt").and_then(EventTime::parse_ami);
-                let offset = msg
-                    .get_str("ClockOffset")
-                    .and_then(|o| o.trim().parse().ok());
+                // Absent when the previous run never learned the PBX's clock.
+                let offset = match msg.get_str("ClockOffset") {
+                    None => Some(None),
+                    Some(o) => o.trim().parse::<i64>().ok().map(Some),
+                };
                 let calls = msg.get_str("Calls").and_then(|c| c.trim().parse().ok());
                 match (at, offset, calls) {
                     (Some(at), Some(offset), Some(calls)) => header = Some((at, offset, calls)),
@@ -210,13 +228,14 @@ impl<S: CallSink> Pipeline<S> {
                 .get("Timestamp")
                 .and_then(EventTime::parse_ami)
                 .unwrap_or(saved_at);
-            self.tracker.on_message(&msg, at, &mut self.finished);
+            self.feed(&msg, at);
         }
         let Some((saved_at, offset, calls)) = header else {
             return Err(RestoreError("empty".into()));
         };
-        self.clock_offset = offset;
-        self.clock_known = true;
+        if let Some(offset) = offset {
+            self.clock = PbxClock::with_offset(offset);
+        }
         self.tracker.set_blind_since(saved_at);
         Ok(calls)
     }
@@ -250,11 +269,6 @@ impl<S: CallSink> Pipeline<S> {
     }
 }
 
-/// A saved state that cannot be read back.
-#[derive(Debug, thiserror::Error)]
-#[error("the saved calls in progress cannot be read: {0}")]
-pub struct RestoreError(String);
-
 /// One WARN line per context the admin should add to the configuration.
 fn log_notice(notice: &Notice) {
     let Notice::UnknownInboundContext { context, inbound } = notice;
@@ -275,6 +289,11 @@ fn log_notice(notice: &Notice) {
         );
     }
 }
+
+/// A saved state that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("the saved calls in progress cannot be read: {0}")]
+pub struct RestoreError(String);
 
 /// One INFO line per missed call: caller, DID, wait, reason, agents rung with seconds.
 fn log_finished(call: &FinishedCall) {
@@ -333,19 +352,16 @@ mod tests {
         Message::from_pairs(pairs)
     }
 
-    #[test]
-    fn ticks_follow_the_pbx_clock_not_ours() {
-        // Events stamped three days in the past (an old recording, a PBX clock that is off).
-        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
-        let pbx = 1_700_000_000.0;
-        let ours = EventTime::from_secs_f64(pbx + 3.0 * 86_400.0);
+    /// A caller's channel appears and enters a queue, both events stamped `stamp` (PBX clock)
+    /// and read at `received` (ours).
+    fn enter_queue(p: &mut Pipeline<Vec<FinishedCall>>, stamp: &str, received: LocalTime) {
         for (event, extra) in [
             ("Newchannel", ("AppData", "")),
             ("Newexten", ("Application", "Queue")),
         ] {
             let m = msg(&[
                 ("Event", event),
-                ("Timestamp", "1700000000.000000"),
+                ("Timestamp", stamp),
                 ("Channel", "PJSIP/trunk-00000001"),
                 ("CallerIDNum", "79161234567"),
                 ("Context", "from-pstn"),
@@ -354,8 +370,17 @@ mod tests {
                 ("Linkedid", "1700000000.1"),
                 extra,
             ]);
-            p.on_message(&m, ours).unwrap();
+            p.on_message(&m, received).unwrap();
         }
+    }
+
+    #[test]
+    fn ticks_follow_the_pbx_clock_not_ours() {
+        // Events stamped three days in the past (an old recording, a PBX clock that is off).
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let pbx = 1_700_000_000.0;
+        let ours = LocalTime::from_micros(((pbx + 3.0 * 86_400.0) * 1e6) as i64);
+        enter_queue(&mut p, "1700000000.000000", ours);
         p.tick(ours.plus_secs(30)).unwrap();
         assert!(p.sink().is_empty(), "a call 30 s quiet is not stale");
         // A re-login's FullyBooted has no Timestamp: its uptime is judged on the PBX clock too.
@@ -377,6 +402,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pbx_clock_days_behind_ends_no_live_call_after_a_fresh_login() {
+        // A fresh login: FullyBooted (no Timestamp) comes first, then the call's events stamped
+        // by a PBX clock three days behind ours. Ticks must judge staleness on that clock.
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let ours = LocalTime::from_micros((1_700_000_000 + 3 * 86_400) * 1_000_000);
+        let booted = msg(&[
+            ("Event", "FullyBooted"),
+            ("Uptime", "3600"),
+            ("Status", "Fully Booted"),
+        ]);
+        p.on_message(&booted, ours).unwrap();
+        enter_queue(&mut p, "1700000001.000000", ours.plus_secs(1));
+        p.tick(ours.plus_secs(31)).unwrap();
+        assert!(
+            p.sink().is_empty(),
+            "a call 30 s quiet is live: {:?}",
+            p.sink()
+        );
+        assert_eq!(p.tracker().in_progress(), 1);
+        let stale = ours.plus_secs(crate::calls::config::DEFAULT_EXPIRE_AFTER_SECS as i64 + 60);
+        p.tick(stale).unwrap();
+        assert_eq!(p.sink().len(), 1, "a call quiet past expire_after is stale");
+        assert!(p.sink()[0].gap);
+    }
+
+    #[test]
     fn a_channel_list_in_the_stream_resyncs_the_tracker() {
         let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
         let chan = |event: &str, ts: &str, extra: &[(&'static str, &'static str)]| {
@@ -393,7 +444,7 @@ mod tests {
             v.extend_from_slice(extra);
             msg(&v)
         };
-        let t = EventTime::default();
+        let t = LocalTime::default();
         p.on_message(&chan("Newchannel", "1700000000.0", &[]), t)
             .unwrap();
         p.on_message(
@@ -462,7 +513,7 @@ mod tests {
     fn a_list_before_any_stamped_event_waits_for_the_pbx_clock() {
         // A fresh start: our clock is a day ahead of the PBX's.
         let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
-        let ours = EventTime::from_secs_f64(1_700_086_400.0);
+        let ours = LocalTime::from_micros(1_700_086_400_000_000);
         let caller = msg(&[
             ("Event", "CoreShowChannel"),
             ("Channel", "PJSIP/trunk-00000001"),

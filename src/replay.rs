@@ -102,7 +102,7 @@ where
     S::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut stats = ReplayStats::default();
-    stats.bytes = for_each_message(files, |msg, clock| {
+    stats.bytes = for_each_message(files, |msg, _clock| {
         stats.messages += 1;
         if let Some(name) = msg.event_name() {
             stats.events += 1;
@@ -115,7 +115,7 @@ where
                 }
             }
         }
-        pipeline.on_message(msg, clock)?;
+        pipeline.on_recorded(msg)?;
         Ok(())
     })?;
     pipeline.finish_all()?;

@@ -1,19 +1,19 @@
 //! Every `complete_on` policy through the real store: which calls close a task, which only
 //! count as attempts, which are ignored.
 
-mod store_support;
+mod support;
 
 use missedcalld::callbacks::CompleteOn;
 use missedcalld::store::Store;
-use store_support::*;
+use support::store::*;
 
 /// Runs the same five stories under `policy` (min_talk_seconds = 10) and returns, per number,
 /// (status, attempts).
 fn outcome(policy: CompleteOn) -> Vec<(String, String, i64)> {
     let (_dir, path) = temp_db();
     let mut s = settings(&path);
-    s.callbacks.complete_on = policy;
-    s.callbacks.min_talk_seconds = 10;
+    s.rules.callbacks.complete_on = policy;
+    s.rules.callbacks.min_talk_seconds = 10;
     let store = Store::open(s).expect("open");
     for call in [
         // 1: the client calls again and an agent answers.

@@ -1,7 +1,7 @@
 //! Every real capture decodes to the same messages however the bytes are split, and the edge
 //! captures parse to the values visible in the files.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,7 @@ fn read(path: &Path) -> Vec<u8> {
 
 /// Feeds `data` to a default codec in the given chunk sizes (cycled), then signals EOF.
 fn decode_chunked(data: &[u8], sizes: &[usize]) -> Vec<Frame> {
-    common::codec::decode_chunked(AmiCodec::new(), data, sizes)
+    support::codec::decode_chunked(AmiCodec::new(), data, sizes)
 }
 
 fn decode_whole(data: &[u8]) -> Vec<Frame> {

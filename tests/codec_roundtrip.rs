@@ -1,13 +1,13 @@
 //! Property tests of the codec: encode/decode round trips of random messages, and arbitrary
 //! bytes in arbitrary splits (never a panic, never an error, the same result however split).
 
-mod common;
+mod support;
 
 use bytes::BytesMut;
-use common::codec::decode_chunked;
 use missedcalld::ami::Message;
 use missedcalld::ami::codec::{AmiCodec, Frame, write_message};
 use proptest::prelude::*;
+use support::codec::decode_chunked;
 
 /// Key bytes: anything but a colon or a line end (non-UTF-8 included), possibly empty.
 fn key() -> impl Strategy<Value = Vec<u8>> {

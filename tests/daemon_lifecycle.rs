@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use md5::{Digest, Md5};
+use missedcalld::ami::standin::{self, Answered, BANNER, StandinPbx};
 use missedcalld::ami::{AmiCodec, Frame, Message};
 use missedcalld::calls::{FinishedCall, TrackerConfig};
 use missedcalld::pipeline::{CallSink, Pipeline};
 use missedcalld::store::{Store, StoreError, StoreSettings};
-use missedcalld::time::EventTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -26,14 +25,13 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
 const SECRET: &str = "daemon-test-secret";
-const CHALLENGE: &str = "417203695";
 
 fn capture(name: &str) -> Vec<Bytes> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("ami-fixtures/lab2")
         .join(name);
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    missedcalld::demo::capture_events(&raw)
+    standin::capture_events(&raw)
         .into_iter()
         .map(|e| e.bytes)
         .collect()
@@ -51,8 +49,8 @@ struct PbxState {
     resyncs: usize,
     /// Logins whose MD5 key was wrong.
     bad_logins: usize,
-    /// Items (`Key: Value` lines without ActionID) of the next `CoreShowChannels` answers.
-    channels: Vec<String>,
+    /// Items (`Key: Value` pairs, without ActionID) of the next `CoreShowChannels` answers.
+    channels: Vec<Vec<(String, String)>>,
     writer: Option<OwnedWriteHalf>,
     reader: Option<JoinHandle<()>>,
 }
@@ -74,7 +72,7 @@ impl Pbx {
             while let Ok((socket, _)) = listener.accept().await {
                 let (read, mut write) = socket.into_split();
                 if write
-                    .write_all(b"Asterisk Call Manager/11.0.0\r\n")
+                    .write_all(format!("{BANNER}\r\n").as_bytes())
                     .await
                     .is_err()
                 {
@@ -136,7 +134,7 @@ impl Pbx {
         }
     }
 
-    async fn set_channels(&self, items: Vec<String>) {
+    async fn set_channels(&self, items: Vec<Vec<(String, String)>>) {
         self.state.lock().await.channels = items;
     }
 }
@@ -147,66 +145,22 @@ impl Drop for Pbx {
     }
 }
 
-fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 async fn answer_actions(read: tokio::net::tcp::OwnedReadHalf, st: Arc<Mutex<PbxState>>) {
     let mut actions = FramedRead::new(read, AmiCodec::new());
     while let Some(Ok(frame)) = actions.next().await {
         let Frame::Message(a) = frame else { continue };
-        let name = a.get_str("Action").unwrap_or_default().to_ascii_lowercase();
-        let id = a.get_str("ActionID").unwrap_or_default().into_owned();
         let mut s = st.lock().await;
-        let reply = match name.as_str() {
-            "challenge" => {
-                format!("Response: Success\r\nActionID: {id}\r\nChallenge: {CHALLENGE}\r\n\r\n")
-            }
-            "login" => {
-                let key = a.get_str("Key").unwrap_or_default().into_owned();
-                if key == md5_hex(&format!("{CHALLENGE}{SECRET}")) {
-                    s.logins += 1;
-                    format!(
-                        "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n"
-                    )
-                } else {
-                    s.bad_logins += 1;
-                    format!(
-                        "Response: Error\r\nActionID: {id}\r\nMessage: Authentication failed\r\n\r\n"
-                    )
-                }
-            }
-            "ping" => format!(
-                "Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 1795376000.000000\r\n\r\n"
-            ),
-            "coreshowchannels" => {
-                s.resyncs += 1;
-                let mut r = format!(
-                    "Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n"
-                );
-                for item in &s.channels {
-                    r.push_str(&format!(
-                        "Event: CoreShowChannel\r\nActionID: {id}\r\n{item}\r\n"
-                    ));
-                }
-                r.push_str(&format!(
-                    "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: {}\r\n\r\n",
-                    s.channels.len()
-                ));
-                r
-            }
-            "logoff" => format!(
-                "Response: Goodbye\r\nActionID: {id}\r\nMessage: Thanks for all the fish.\r\n\r\n"
-            ),
-            _ => format!(
-                "Response: Error\r\nActionID: {id}\r\nMessage: Invalid/unknown command\r\n\r\n"
-            ),
-        };
+        let mut pbx = StandinPbx::with_login("missedcalls", SECRET);
+        pbx.channels = s.channels.clone();
+        let reply = pbx.answer(&a);
+        match reply.answered {
+            Answered::Login { accepted: true } => s.logins += 1,
+            Answered::Login { accepted: false } => s.bad_logins += 1,
+            Answered::Channels => s.resyncs += 1,
+            _ => {}
+        }
         if let Some(w) = s.writer.as_mut() {
-            let _ = w.write_all(reply.as_bytes()).await;
+            let _ = w.write_all(&reply.bytes).await;
         }
     }
 }
@@ -471,11 +425,7 @@ where
     S::Error: std::fmt::Debug,
 {
     for msg in decode(frames) {
-        let at = msg
-            .get("Timestamp")
-            .and_then(EventTime::parse_ami)
-            .unwrap_or_default();
-        pipeline.on_message(&msg, at).expect("record");
+        pipeline.on_recorded(&msg).expect("record");
     }
 }
 
@@ -559,14 +509,27 @@ async fn md5_login_then_a_capture_served_in_odd_pieces() {
 }
 
 /// The caller's two Local channels of `03-ivr-abandon`, as `CoreShowChannels` lists them.
-fn ivr_call_channels() -> Vec<String> {
+fn ivr_call_channels() -> Vec<Vec<(String, String)>> {
     let item = |chan: &str, uid: &str| {
-        format!(
-            "Channel: {chan}\r\nChannelState: 6\r\nChannelStateDesc: Up\r\nCallerIDNum: 79264445566\r\n\
-             CallerIDName: Client\r\nContext: ivr-main\r\nExten: s\r\nPriority: 4\r\n\
-             Uniqueid: {uid}\r\nLinkedid: lab-pbx-1795376869.44\r\nApplication: Background\r\n\
-             ApplicationData: custom/ivr-welcome\r\nDuration: 00:00:02\r\nBridgeId: \r\n"
-        )
+        [
+            ("Channel", chan),
+            ("ChannelState", "6"),
+            ("ChannelStateDesc", "Up"),
+            ("CallerIDNum", "79264445566"),
+            ("CallerIDName", "Client"),
+            ("Context", "ivr-main"),
+            ("Exten", "s"),
+            ("Priority", "4"),
+            ("Uniqueid", uid),
+            ("Linkedid", "lab-pbx-1795376869.44"),
+            ("Application", "Background"),
+            ("ApplicationData", "custom/ivr-welcome"),
+            ("Duration", "00:00:02"),
+            ("BridgeId", ""),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
     };
     vec![
         item(
@@ -678,6 +641,33 @@ async fn sighup_reconnects_only_when_ami_changes_and_survives_a_broken_config() 
     // Still processing on the new session.
     pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
     wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    daemon.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_new_callback_rules_keeps_the_database_open_and_applies_them() {
+    let (pbx, s, mut daemon) = start_logged_in().await;
+
+    // Only [callbacks] changes: the writer gets the new rules, the store is not reopened.
+    let mut text = std::fs::read_to_string(&s.config).expect("read config");
+    text.push_str("\n[callbacks]\noffhours_deadline = \"11:30\"\n");
+    std::fs::write(&s.config, text).expect("write config");
+    daemon.signal("HUP");
+    daemon
+        .wait_log("configuration reloaded", 1, Duration::from_secs(5))
+        .await;
+    let log = daemon.log_text();
+    assert!(log.contains("callback task rules applied"), "{log}");
+    assert!(!log.contains("database settings applied"), "{log}");
+
+    // The IVR miss of Sunday 2026-11-22 19:47Z is due Monday at the new off-hours time.
+    pbx.send(&capture("03-ivr-abandon.ami").concat()).await;
+    wait_missed(&s.db, 1, Duration::from_secs(10)).await;
+    let deadline: String = read_db(&s.db)
+        .expect("database")
+        .query_row("SELECT deadline FROM callback_tasks", [], |r| r.get(0))
+        .expect("one task");
+    assert_eq!(deadline, "2026-11-23T11:30:00.000Z");
     daemon.terminate().await;
 }
 

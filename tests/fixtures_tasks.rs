@@ -1,7 +1,7 @@
 //! Callback tasks from real captures: the lab recordings replayed through the real pipeline
 //! (codec, tracker) into the store, checked task by task.
 
-mod store_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use missedcalld::pipeline::Pipeline;
 use missedcalld::replay::replay_into;
 use missedcalld::store::{Store, StoreSettings};
 use serde_json::Value;
-use store_support::*;
+use support::store::*;
 
 fn capture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -108,7 +108,7 @@ fn lab_deadlines_follow_the_calendar_and_sla() {
     // Open on Sunday with a 10-minute SLA: due 10 minutes after the miss, called back in 9 s.
     let (_d, path) = temp_db();
     replay(
-        settings_with(&path, |s| s.calendar = open_on_sunday()),
+        settings_with(&path, |s| s.rules.calendar = open_on_sunday()),
         &[capture(name)],
     );
     let t = one_task(&path);
@@ -121,8 +121,8 @@ fn lab_deadlines_follow_the_calendar_and_sla() {
     let (_d, path) = temp_db();
     replay(
         settings_with(&path, |s| {
-            s.calendar = open_on_sunday();
-            s.callbacks.sla_minutes = 0;
+            s.rules.calendar = open_on_sunday();
+            s.rules.callbacks.sla_minutes = 0;
         }),
         &[capture(name)],
     );
@@ -136,7 +136,7 @@ fn lab_callback_under_complete_on_inbound_is_only_an_attempt() {
     let (_d, path) = temp_db();
     replay(
         settings_with(&path, |s| {
-            s.callbacks.complete_on = missedcalld::callbacks::CompleteOn::Inbound;
+            s.rules.callbacks.complete_on = missedcalld::callbacks::CompleteOn::Inbound;
         }),
         &[capture("lab1/07-missed-then-callback-answered.ami")],
     );

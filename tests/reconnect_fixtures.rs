@@ -21,9 +21,9 @@ use missedcalld::ami::{AmiCodec, Frame, Message};
 use serde_json::Value;
 use tokio_util::codec::Decoder;
 
-mod common;
-use common::ami_server::{AmiConn, FakeAmi};
-use common::expect::{check, missedcalld_json as cli_json};
+mod support;
+use support::ami_server::{AmiConn, FakeAmi};
+use support::expect::{check, missedcalld_json as cli_json};
 
 const USER: &str = "missedcalls";
 const SECRET: &str = "reconnect-test-secret";

@@ -15,8 +15,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod common;
-use common::expect::{check, missedcalld as bin, missedcalld_json as json};
+mod support;
+use support::expect::{check, missedcalld as bin, missedcalld_json as json};
 
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures");

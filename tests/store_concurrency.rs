@@ -1,7 +1,7 @@
 //! The writer under concurrent readers and a competing writer: no lost, duplicated or
 //! half-visible data.
 
-mod store_support;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use missedcalld::calls::outcome::FinishedCall;
 use missedcalld::store::Store;
 use rusqlite::{Connection, OpenFlags};
-use store_support::*;
+use support::store::*;
 
 /// Collects WARN-and-above log lines from every thread (the writer logs from its own).
 #[derive(Clone, Default)]

@@ -1,12 +1,12 @@
 //! Schema upgrades and refusing files that are not ours, on real files.
 
-mod store_support;
+mod support;
 
 use missedcalld::output;
 use missedcalld::store::migrations::{self, LATEST_VERSION};
 use missedcalld::store::{Store, StoreError};
 use rusqlite::Connection;
-use store_support::*;
+use support::store::*;
 
 fn user_version(c: &Connection) -> i64 {
     c.pragma_query_value(None, "user_version", |r| r.get(0))

@@ -1,19 +1,20 @@
 //! The read-side CLI output (SPEC section 8) over a real database written by the store.
 
-mod store_support;
+mod support;
 
+use missedcalld::callbacks::ShownStatus;
 use missedcalld::callbacks::sla::{Calendar, CalendarConfig};
 use missedcalld::output::{self, ReportFormat};
 use missedcalld::store::{Store, StoreSettings};
 use serde_json::{Value, json};
-use store_support::*;
+use support::store::*;
 
 /// A small day: two misses from one number (one called back on time), a withheld miss,
 /// an answered call, an overdue task, a late callback.
 fn fixture(tz: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let (dir, path) = temp_db();
     let mut s = settings(&path);
-    s.calendar = Calendar::new(&CalendarConfig {
+    s.rules.calendar = Calendar::new(&CalendarConfig {
         timezone: tz.into(),
         ..CalendarConfig::default()
     })
@@ -184,7 +185,7 @@ fn tasks_json_computes_overdue_against_now() {
     assert_eq!(arr[1]["closed_by"], Value::Null);
     let later = at("2026-11-23T12:10:00.001Z");
     let v: Value = serde_json::from_str(&run(|o| {
-        output::tasks_at(&path, Some("overdue"), true, later, o)
+        output::tasks_at(&path, Some(ShownStatus::Overdue), true, later, o)
     }))
     .expect("json");
     assert_eq!(
@@ -195,17 +196,10 @@ fn tasks_json_computes_overdue_against_now() {
     // Task 3 missed 09:00 (in hours), reached 09:29:30, due 09:10: late.
     assert_eq!(arr[2]["status"], "done_late");
     let v: Value = serde_json::from_str(&run(|o| {
-        output::tasks_at(&path, Some("done_late"), true, later, o)
+        output::tasks_at(&path, Some(ShownStatus::DoneLate), true, later, o)
     }))
     .expect("json");
     assert_eq!(v.as_array().map(Vec::len), Some(1));
-
-    let mut out = Vec::new();
-    let err = output::tasks(&path, Some("pending"), true, &mut out).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "--status \"pending\": expected one of open, overdue, done_on_time, done_late"
-    );
 
     let text = run(|o| output::tasks_at(&path, None, false, now, o));
     let lines: Vec<&str> = text.lines().collect();
@@ -283,23 +277,46 @@ fn report_csv_and_text() {
     let csv = run(|o| output::report(&path, None, None, "day", ReportFormat::Csv, o));
     assert_eq!(
         csv,
-        "day,inbound,answered,missed,callback_on_time,callback_late,callback_never,avg_wait_missed_seconds\n\
-         2026-11-23,5,1,4,1,0,1,14.7\n\
-         2026-11-24,1,0,1,0,1,0,10.0\n\
-         (total),6,1,5,1,1,1,13.8\n"
+        "day,inbound,answered,missed,missed_rate,short_abandons,callback_on_time,callback_late,\
+         callback_never,callback_open,callback_delay_p50_seconds,callback_delay_p90_seconds,\
+         avg_wait_missed_seconds,max_wait_missed_seconds\n\
+         2026-11-23,5,1,4,0.8,0,1,0,1,0,480,480,14.688,30\n\
+         2026-11-24,1,0,1,1,0,0,1,0,0,1770,1770,10,10\n\
+         (total),6,1,5,0.8333,0,1,1,1,0,480,1770,13.75,30\n"
     );
     let csv = run(|o| output::report(&path, None, None, "did", ReportFormat::Csv, o));
-    assert!(csv.contains("\n74957654321,1,0,1,0,0,0,6.0\n"), "{csv}");
+    assert!(
+        csv.contains("\n74957654321,1,0,1,1,0,0,0,0,0,,,6,6\n"),
+        "{csv}"
+    );
     let text = run(|o| output::report(&path, None, None, "queue", ReportFormat::Text, o));
     assert!(
-        text.contains("inbound 6  answered 1  missed 5  callbacks: on time 1, late 1, never 1"),
+        text.starts_with("Report 2026-11-23 .. 2026-11-24 (UTC), by queue\n"),
         "{text}"
     );
-    assert!(text.contains("Missed calls by hour (UTC)"), "{text}");
+    assert!(
+        text.contains("inbound 6  answered 1  missed 5 (83.3%)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "callbacks: on time 1, late 1, never 1, open 0  delay p50 480.0 s, p90 1770.0 s"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Missed calls by weekday and hour (UTC)"),
+        "{text}"
+    );
+    // Not a terminal: plain digits, no colour codes.
+    assert!(!text.contains('\x1b'), "{text}");
     assert!(text.lines().any(|l| l.starts_with("support ")), "{text}");
     let mut out = Vec::new();
     let err = output::report(&path, None, None, "week", ReportFormat::Text, &mut out).unwrap_err();
-    assert!(err.to_string().starts_with("--by \"week\""), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "--by \"week\": expected one of day, month, queue, agent, did"
+    );
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Task life cycle through the real store on temp SQLite files: idempotent replay, repeated
 //! misses joining one task, callbacks closing on time or late, attempts, withheld callers.
 
-mod store_support;
+mod support;
 
 use rusqlite::Connection;
-use store_support::*;
+use support::store::*;
 
 /// number, status, deadline, closed_at, closed_by_direction, closed_by_agent, closed_by_linkedid
 type ClosedTask = (
@@ -292,7 +292,7 @@ fn callbacks_close_on_time_or_late_by_the_moment_the_client_was_reached() {
 fn unanswered_and_short_callbacks_count_as_attempts_and_early_calls_do_not_count() {
     let (_dir, path) = temp_db();
     let mut s = settings(&path);
-    s.callbacks.min_talk_seconds = 20;
+    s.rules.callbacks.min_talk_seconds = 20;
     let store = missedcalld::store::Store::open(s).expect("open");
     for call in [
         missed(
@@ -433,7 +433,7 @@ fn first_time_caller_looks_at_calls_in_both_directions() {
 fn meta_records_the_calendar_timezone() {
     let (_dir, path) = temp_db();
     let mut s = settings(&path);
-    s.calendar =
+    s.rules.calendar =
         missedcalld::callbacks::sla::Calendar::new(&missedcalld::callbacks::sla::CalendarConfig {
             timezone: "Europe/Moscow".into(),
             ..Default::default()
@@ -499,4 +499,39 @@ fn a_conversation_that_began_before_the_miss_does_not_close_it() {
         )],
     );
     assert_eq!(task(&c, "79161110007").0, "done_on_time");
+}
+
+#[test]
+fn new_rules_apply_to_calls_recorded_after_them_without_reopening() {
+    let (_dir, path) = temp_db();
+    let store = open(&path);
+    // Monday 10:00 inside working hours: due after sla_minutes.
+    store
+        .record(missed(
+            "r1",
+            "79160000001",
+            "2026-11-23T10:00:00Z",
+            9.0,
+            &["101"],
+        ))
+        .expect("record");
+    let mut rules = settings(&path).rules;
+    rules.callbacks.sla_minutes = 45;
+    store.set_rules(rules).expect("set rules");
+    store
+        .record(missed(
+            "r2",
+            "79160000002",
+            "2026-11-23T10:00:00Z",
+            9.0,
+            &["101"],
+        ))
+        .expect("record");
+    store.flush().expect("flush");
+    let c = conn(&path);
+    assert_eq!(
+        column::<String>(&c, "SELECT deadline FROM callback_tasks ORDER BY number"),
+        ["2026-11-23T10:10:00.000Z", "2026-11-23T10:45:00.000Z"]
+    );
+    store.close().expect("close");
 }

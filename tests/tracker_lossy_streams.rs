@@ -86,8 +86,8 @@ proptest! {
 
 /// Runs `msgs` through a pipeline; the finished calls, sorted by linkedid.
 fn through(pipeline: &mut Pipeline<Vec<FinishedCall>>, msgs: &[(Message, EventTime)]) {
-    for (m, t) in msgs {
-        pipeline.on_message(m, *t).unwrap();
+    for (m, _) in msgs {
+        pipeline.on_recorded(m).unwrap();
     }
 }
 

@@ -29,7 +29,7 @@ use super::action::{Action, md5_key};
 use super::codec::{AmiCodec, AmiError, DEFAULT_MAX_MESSAGE_BYTES, Frame};
 use super::message::Message;
 use crate::secret::Secret;
-use crate::time::EventTime;
+use crate::time::LocalTime;
 
 /// How the client proves who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,8 +110,8 @@ pub enum ClientEvent {
     Message {
         /// The event.
         msg: Message,
-        /// When the socket reader parsed it (for events without `Timestamp`).
-        received_at: EventTime,
+        /// When the socket reader parsed it, on this machine's clock.
+        received_at: LocalTime,
     },
     /// The connection was lost after `Connected`; a reconnect follows.
     Disconnected {
@@ -405,7 +405,7 @@ impl Conn<'_> {
             }
             let ev = ClientEvent::Message {
                 msg,
-                received_at: EventTime::now(),
+                received_at: LocalTime::now(),
             };
             if !self.sink.push(ev) {
                 self.closed_by_consumer = true;

@@ -209,7 +209,8 @@ pub enum Event<'a> {
 /// The raw header fields [`Event::parse`] picks out in its single pass.
 #[derive(Default)]
 struct Fields<'a> {
-    event: &'a [u8],
+    /// How to build the event named by `Event` (`None`: not modelled).
+    build: Option<Build>,
     sub_event: &'a [u8],
     timestamp: &'a [u8],
     chan: ChannelInfo<'a>,
@@ -231,86 +232,291 @@ struct Fields<'a> {
     uniqueid2: &'a [u8],
     local_one: &'a [u8],
     local_two: &'a [u8],
-    transferee: Option<ChannelInfo<'a>>,
+    transferee: ChannelInfo<'a>,
     has_channel: bool,
+}
+
+/// Builds the typed event from the fields collected for it.
+type Build = for<'a> fn(&Fields<'a>) -> Event<'a>;
+/// Stores one header's value in its field.
+type Store = for<'a> fn(&mut Fields<'a>, &'a [u8]);
+
+/// Every modelled event: its name (exact, as Asterisk spells it) and how it is built. Adding an
+/// event is one line here plus, if it brings new headers, their lines in [`FIELDS`].
+const EVENTS: &[(&[u8], Build)] = &[
+    (b"Newchannel", |f| Event::Newchannel(f.chan)),
+    (b"Newstate", |f| Event::Newstate(f.chan)),
+    (b"NewCallerid", |f| Event::NewCallerid(f.chan)),
+    (b"Newexten", |f| Event::Newexten {
+        chan: f.chan,
+        application: f.application,
+        app_data: f.app_data,
+    }),
+    (b"VarSet", |f| Event::VarSet {
+        chan: f.chan,
+        variable: f.variable,
+        value: f.value,
+    }),
+    (b"DialBegin", dial_begin),
+    (b"DialEnd", dial_end),
+    // Asterisk 1.8/11: one `Dial` event with a `SubEvent`, source id in `UniqueID`.
+    (b"Dial", |f| {
+        if f.sub_event.eq_ignore_ascii_case(b"Begin") {
+            dial_begin(f)
+        } else if f.sub_event.eq_ignore_ascii_case(b"End") {
+            dial_end(f)
+        } else {
+            Event::Other
+        }
+    }),
+    (b"QueueCallerJoin", queue_join),
+    (b"Join", queue_join),
+    (b"QueueCallerLeave", queue_leave),
+    (b"Leave", queue_leave),
+    (b"QueueCallerAbandon", |f| Event::QueueCallerAbandon {
+        chan: f.chan,
+        queue: f.queue,
+    }),
+    (b"AgentCalled", |f| Event::AgentCalled {
+        chan: f.chan,
+        dest: f.dest(),
+        queue: f.queue,
+        member: f.member,
+        interface: f.interface,
+    }),
+    (b"AgentRingNoAnswer", |f| Event::AgentRingNoAnswer {
+        chan: f.chan,
+        dest: f.dest(),
+        member: f.member,
+    }),
+    (b"AgentConnect", |f| Event::AgentConnect {
+        chan: f.chan,
+        dest: f.dest(),
+        queue: f.queue,
+        member: f.member,
+        interface: f.interface,
+    }),
+    (b"AgentComplete", |f| Event::AgentComplete {
+        chan: f.chan,
+        member: f.member,
+    }),
+    (b"AgentDump", |f| Event::AgentDump {
+        chan: f.chan,
+        member: f.member,
+    }),
+    (b"BridgeEnter", |f| Event::BridgeEnter {
+        chan: f.chan,
+        bridge: f.bridge,
+    }),
+    (b"BridgeLeave", |f| Event::BridgeLeave {
+        chan: f.chan,
+        bridge: f.bridge,
+    }),
+    (b"Bridge", |f| Event::LegacyBridge {
+        link: f.bridge_state.eq_ignore_ascii_case(b"Link"),
+        uniqueid1: f.uniqueid1,
+        uniqueid2: f.uniqueid2,
+    }),
+    (b"HangupRequest", |f| Event::HangupRequest(f.chan)),
+    // A soft hang-up with cause 2 (`AST_SOFTHANGUP_ASYNCGOTO`) moves the channel to other
+    // dialplan (redirect, transfer); it does not end it.
+    (b"SoftHangupRequest", |f| {
+        if f.cause == b"2" {
+            Event::Other
+        } else {
+            Event::HangupRequest(f.chan)
+        }
+    }),
+    (b"Hangup", |f| Event::Hangup {
+        chan: f.chan,
+        cause: std::str::from_utf8(f.cause)
+            .ok()
+            .and_then(|c| c.parse().ok()),
+    }),
+    (b"LocalOptimizationEnd", |f| Event::LocalOptimizationEnd {
+        local_one: f.local_one,
+        local_two: f.local_two,
+    }),
+    (b"BlindTransfer", transfer),
+    (b"AttendedTransfer", transfer),
+    (b"Shutdown", |_| Event::Shutdown),
+    (b"FullyBooted", |_| Event::FullyBooted),
+];
+
+fn dial_begin<'a>(f: &Fields<'a>) -> Event<'a> {
+    Event::DialBegin {
+        chan: f.source(),
+        dest: f.dest(),
+    }
+}
+
+fn dial_end<'a>(f: &Fields<'a>) -> Event<'a> {
+    Event::DialEnd {
+        chan: f.source(),
+        dest: f.dest(),
+        status: f.dial_status,
+    }
+}
+
+fn queue_join<'a>(f: &Fields<'a>) -> Event<'a> {
+    Event::QueueCallerJoin {
+        chan: f.chan,
+        queue: f.queue,
+    }
+}
+
+fn queue_leave<'a>(f: &Fields<'a>) -> Event<'a> {
+    Event::QueueCallerLeave {
+        chan: f.chan,
+        queue: f.queue,
+    }
+}
+
+/// Transfer events name the transferred channel with a `Transferee` prefix.
+fn transfer<'a>(f: &Fields<'a>) -> Event<'a> {
+    let transferee = (!f.transferee.uniqueid.is_empty()).then_some(f.transferee);
+    Event::Transfer {
+        chan: transferee.or(f.source()),
+    }
+}
+
+/// Every header the events above read (keys compared ASCII case-insensitively) and where it
+/// goes. A fallback (`Extension`, `Destination`...) only fills a field still empty, so the
+/// modern name wins whatever the order.
+const FIELDS: &[(&[u8], Store)] = &[
+    (b"SubEvent", |f, v| f.sub_event = v),
+    (b"Timestamp", |f, v| f.timestamp = v),
+    (b"Channel", |f, v| {
+        f.chan.channel = v;
+        f.has_channel = true;
+    }),
+    (b"Uniqueid", |f, v| f.chan.uniqueid = v),
+    (b"Linkedid", |f, v| f.chan.linkedid = Some(v)),
+    (b"Context", |f, v| f.chan.context = v),
+    (b"Exten", |f, v| f.chan.exten = v),
+    (b"Priority", |f, v| f.chan.priority = v),
+    // Asterisk before 12 sends `Extension` where later versions send `Exten`.
+    (b"Extension", |f, v| fill(&mut f.chan.exten, v)),
+    (b"CallerIDNum", |f, v| f.chan.caller_id_num = v),
+    (b"CallerIDName", |f, v| f.chan.caller_id_name = v),
+    // Asterisk 1.8/11 `AgentCalled`: caller, member channel and interface.
+    (b"ChannelCalling", |f, v| {
+        if f.chan.channel.is_empty() {
+            f.chan.channel = v;
+            f.has_channel = true;
+        }
+    }),
+    (b"DestinationChannel", |f, v| fill(&mut f.dest_channel, v)),
+    (b"AgentCalled", |f, v| fill(&mut f.interface, v)),
+    (b"DestChannel", |f, v| f.dest_channel = v),
+    (b"Destination", |f, v| fill(&mut f.dest_channel, v)),
+    (b"DestUniqueid", |f, v| f.dest_uniqueid = v),
+    (b"Application", |f, v| f.application = v),
+    (b"AppData", |f, v| f.app_data = v),
+    (b"Variable", |f, v| f.variable = v),
+    (b"Value", |f, v| f.value = v),
+    (b"DialStatus", |f, v| f.dial_status = v),
+    (b"DialString", |f, v| f.dial_string = v),
+    (b"Queue", |f, v| f.queue = v),
+    (b"MemberName", |f, v| f.member = v),
+    (b"AgentName", |f, v| fill(&mut f.member, v)),
+    (b"Interface", |f, v| f.interface = v),
+    (b"BridgeUniqueid", |f, v| f.bridge = v),
+    (b"Bridgestate", |f, v| f.bridge_state = v),
+    (b"Uniqueid1", |f, v| f.uniqueid1 = v),
+    (b"Uniqueid2", |f, v| f.uniqueid2 = v),
+    (b"Cause", |f, v| f.cause = v),
+    // LocalOptimizationEnd names the pair `LocalOne*` / `LocalTwo*` (1.8/11: `Channel1/2`).
+    (b"LocalOneChannel", |f, v| f.local_one = v),
+    (b"LocalTwoChannel", |f, v| f.local_two = v),
+    (b"Channel1", |f, v| f.local_one = v),
+    (b"Channel2", |f, v| f.local_two = v),
+    (b"TransfereeChannel", |f, v| f.transferee.channel = v),
+    (b"TransfereeUniqueid", |f, v| f.transferee.uniqueid = v),
+    (b"TransfereeLinkedid", |f, v| {
+        f.transferee.linkedid = Some(v)
+    }),
+];
+
+/// Sets a fallback field only when the preferred header has not filled it.
+fn fill<'a>(field: &mut &'a [u8], value: &'a [u8]) {
+    if field.is_empty() {
+        *field = value;
+    }
+}
+
+/// A table indexed by key length, so a header is compared only with the few keys of its
+/// length (most headers are rejected by one bounds check); built at compile time.
+struct ByLength<T: Copy + 'static> {
+    rows: [[Option<Entry<T>>; ROW]; LONGEST + 1],
+}
+
+/// A key and what it maps to.
+type Entry<T> = (&'static [u8], T);
+
+/// Longest key or event name in the tables.
+const LONGEST: usize = 20;
+/// Most entries of one length.
+const ROW: usize = 8;
+
+impl<T: Copy + 'static> ByLength<T> {
+    /// Indexes `entries`; a table that does not fit fails the build.
+    const fn new(entries: &[Entry<T>]) -> Self {
+        let mut rows = [[None; ROW]; LONGEST + 1];
+        let mut i = 0;
+        while i < entries.len() {
+            let (name, value) = entries[i];
+            assert!(name.len() <= LONGEST, "raise LONGEST");
+            let mut col = 0;
+            while rows[name.len()][col].is_some() {
+                col += 1;
+                assert!(col < ROW, "raise ROW");
+            }
+            rows[name.len()][col] = Some((name, value));
+            i += 1;
+        }
+        ByLength { rows }
+    }
+
+    /// The entry for `key`, compared with `same`.
+    #[inline]
+    fn find(&self, key: &[u8], same: fn(&[u8], &[u8]) -> bool) -> Option<T> {
+        for entry in self.rows.get(key.len())? {
+            match entry {
+                Some((name, value)) if same(name, key) => return Some(*value),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        None
+    }
+}
+
+static EVENT_INDEX: ByLength<Build> = ByLength::new(EVENTS);
+static FIELD_INDEX: ByLength<Store> = ByLength::new(FIELDS);
+
+fn exact(a: &[u8], b: &[u8]) -> bool {
+    a == b
+}
+
+fn ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 impl<'a> Fields<'a> {
     fn collect(msg: &'a Message) -> Self {
         let mut f = Fields::default();
-        let mut transferee = ChannelInfo::default();
         for (key, value) in msg.headers() {
-            // Dispatch on length first: most keys are rejected after one integer compare.
-            macro_rules! is {
-                ($name:literal) => {
-                    key.len() == $name.len() && key.eq_ignore_ascii_case($name)
-                };
+            if key.eq_ignore_ascii_case(b"Event") {
+                // Most of a busy stream (CEL, Cdr, QueueMemberStatus...) is not modelled:
+                // stop reading those at their first header.
+                match EVENT_INDEX.find(value, exact) {
+                    Some(build) => f.build = Some(build),
+                    None => return Fields::default(),
+                }
+            } else if let Some(store) = FIELD_INDEX.find(key, ignore_case) {
+                store(&mut f, value);
             }
-            match key.len() {
-                5 if is!(b"Event") => {
-                    // Most of a busy stream (CEL, Cdr, QueueMemberStatus...) is not modelled:
-                    // stop reading those at their first header.
-                    if !is_modelled(value) {
-                        return Fields::default();
-                    }
-                    f.event = value;
-                }
-                5 if is!(b"Exten") => f.chan.exten = value,
-                5 if is!(b"Queue") => f.queue = value,
-                5 if is!(b"Cause") => f.cause = value,
-                5 if is!(b"Value") => f.value = value,
-                7 if is!(b"Channel") => {
-                    f.chan.channel = value;
-                    f.has_channel = true;
-                }
-                7 if is!(b"Context") => f.chan.context = value,
-                8 if is!(b"SubEvent") => f.sub_event = value,
-                8 if is!(b"Uniqueid") => f.chan.uniqueid = value,
-                8 if is!(b"Linkedid") => f.chan.linkedid = Some(value),
-                8 if is!(b"Variable") => f.variable = value,
-                8 if is!(b"Priority") => f.chan.priority = value,
-                8 if is!(b"Channel1") => f.local_one = value,
-                8 if is!(b"Channel2") => f.local_two = value,
-                9 if is!(b"Timestamp") => f.timestamp = value,
-                9 if is!(b"Interface") => f.interface = value,
-                9 if is!(b"AgentName") && f.member.is_empty() => f.member = value,
-                9 if is!(b"Uniqueid1") => f.uniqueid1 = value,
-                9 if is!(b"Uniqueid2") => f.uniqueid2 = value,
-                10 if is!(b"MemberName") => f.member = value,
-                10 if is!(b"DialStatus") => f.dial_status = value,
-                10 if is!(b"DialString") => f.dial_string = value,
-                11 if is!(b"CallerIDNum") => f.chan.caller_id_num = value,
-                11 if is!(b"Application") => f.application = value,
-                11 if is!(b"DestChannel") => f.dest_channel = value,
-                11 if is!(b"Destination") && f.dest_channel.is_empty() => f.dest_channel = value,
-                11 if is!(b"Bridgestate") => f.bridge_state = value,
-                // Asterisk before 12 sends `Extension` where later versions send `Exten`.
-                9 if is!(b"Extension") && f.chan.exten.is_empty() => f.chan.exten = value,
-                // Asterisk 1.8/11 `AgentCalled`: caller, member channel and interface.
-                14 if is!(b"ChannelCalling") && f.chan.channel.is_empty() => {
-                    f.chan.channel = value;
-                    f.has_channel = true;
-                }
-                18 if is!(b"DestinationChannel") && f.dest_channel.is_empty() => {
-                    f.dest_channel = value
-                }
-                11 if is!(b"AgentCalled") && f.interface.is_empty() => f.interface = value,
-                12 if is!(b"CallerIDName") => f.chan.caller_id_name = value,
-                12 if is!(b"DestUniqueid") => f.dest_uniqueid = value,
-                14 if is!(b"BridgeUniqueid") => f.bridge = value,
-                7 if is!(b"AppData") => f.app_data = value,
-                // Transfer events name their channels with prefixes.
-                17 if is!(b"TransfereeChannel") => transferee.channel = value,
-                18 if is!(b"TransfereeUniqueid") => transferee.uniqueid = value,
-                18 if is!(b"TransfereeLinkedid") => transferee.linkedid = Some(value),
-                // LocalOptimizationEnd names the pair `LocalOne*` / `LocalTwo*`.
-                15 if is!(b"LocalOneChannel") => f.local_one = value,
-                15 if is!(b"LocalTwoChannel") => f.local_two = value,
-                _ => {}
-            }
-        }
-        if !transferee.uniqueid.is_empty() {
-            f.transferee = Some(transferee);
         }
         f
     }
@@ -328,40 +534,10 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Event names [`Event::from_fields`] turns into something other than `Other`.
+/// Whether [`Event::parse`] models the event `name`.
+#[cfg(test)]
 fn is_modelled(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"Newchannel"
-            | b"Newstate"
-            | b"NewCallerid"
-            | b"Newexten"
-            | b"VarSet"
-            | b"DialBegin"
-            | b"DialEnd"
-            | b"Dial"
-            | b"QueueCallerJoin"
-            | b"Join"
-            | b"QueueCallerLeave"
-            | b"Leave"
-            | b"QueueCallerAbandon"
-            | b"AgentCalled"
-            | b"AgentRingNoAnswer"
-            | b"AgentConnect"
-            | b"AgentComplete"
-            | b"AgentDump"
-            | b"BridgeEnter"
-            | b"BridgeLeave"
-            | b"Bridge"
-            | b"HangupRequest"
-            | b"SoftHangupRequest"
-            | b"Hangup"
-            | b"LocalOptimizationEnd"
-            | b"BlindTransfer"
-            | b"AttendedTransfer"
-            | b"Shutdown"
-            | b"FullyBooted"
-    )
+    EVENT_INDEX.find(name, exact).is_some()
 }
 
 impl<'a> Event<'a> {
@@ -370,117 +546,11 @@ impl<'a> Event<'a> {
     pub fn parse(msg: &'a Message) -> (Event<'a>, Option<EventTime>) {
         let f = Fields::collect(msg);
         let at = EventTime::parse_ami(f.timestamp);
-        (Self::from_fields(&f), at)
-    }
-
-    fn from_fields(f: &Fields<'a>) -> Event<'a> {
-        let chan = f.chan;
-        match f.event {
-            b"Newchannel" => Event::Newchannel(chan),
-            b"Newstate" => Event::Newstate(chan),
-            b"NewCallerid" => Event::NewCallerid(chan),
-            b"Newexten" => Event::Newexten {
-                chan,
-                application: f.application,
-                app_data: f.app_data,
-            },
-            b"VarSet" => Event::VarSet {
-                chan,
-                variable: f.variable,
-                value: f.value,
-            },
-            b"DialBegin" => Event::DialBegin {
-                chan: f.source(),
-                dest: f.dest(),
-            },
-            b"DialEnd" => Event::DialEnd {
-                chan: f.source(),
-                dest: f.dest(),
-                status: f.dial_status,
-            },
-            // Asterisk 1.8/11: one `Dial` event with a `SubEvent`, source id in `UniqueID`.
-            b"Dial" if f.sub_event.eq_ignore_ascii_case(b"Begin") => Event::DialBegin {
-                chan: f.source(),
-                dest: f.dest(),
-            },
-            b"Dial" if f.sub_event.eq_ignore_ascii_case(b"End") => Event::DialEnd {
-                chan: f.source(),
-                dest: f.dest(),
-                status: f.dial_status,
-            },
-            b"QueueCallerJoin" | b"Join" => Event::QueueCallerJoin {
-                chan,
-                queue: f.queue,
-            },
-            b"QueueCallerLeave" | b"Leave" => Event::QueueCallerLeave {
-                chan,
-                queue: f.queue,
-            },
-            b"QueueCallerAbandon" => Event::QueueCallerAbandon {
-                chan,
-                queue: f.queue,
-            },
-            b"AgentCalled" => Event::AgentCalled {
-                chan,
-                dest: f.dest(),
-                queue: f.queue,
-                member: f.member,
-                interface: f.interface,
-            },
-            b"AgentRingNoAnswer" => Event::AgentRingNoAnswer {
-                chan,
-                dest: f.dest(),
-                member: f.member,
-            },
-            b"AgentConnect" => Event::AgentConnect {
-                chan,
-                dest: f.dest(),
-                queue: f.queue,
-                member: f.member,
-                interface: f.interface,
-            },
-            b"AgentComplete" => Event::AgentComplete {
-                chan,
-                member: f.member,
-            },
-            b"AgentDump" => Event::AgentDump {
-                chan,
-                member: f.member,
-            },
-            b"BridgeEnter" => Event::BridgeEnter {
-                chan,
-                bridge: f.bridge,
-            },
-            b"BridgeLeave" => Event::BridgeLeave {
-                chan,
-                bridge: f.bridge,
-            },
-            b"Bridge" => Event::LegacyBridge {
-                link: f.bridge_state.eq_ignore_ascii_case(b"Link"),
-                uniqueid1: f.uniqueid1,
-                uniqueid2: f.uniqueid2,
-            },
-            // A soft hang-up with cause 2 (`AST_SOFTHANGUP_ASYNCGOTO`) moves the channel to other
-            // dialplan (redirect, transfer); it does not end it.
-            b"SoftHangupRequest" if f.cause == b"2" => Event::Other,
-            b"HangupRequest" | b"SoftHangupRequest" => Event::HangupRequest(chan),
-            b"Hangup" => Event::Hangup {
-                chan,
-                cause: std::str::from_utf8(f.cause)
-                    .ok()
-                    .and_then(|c| c.parse().ok()),
-            },
-            b"LocalOptimizationEnd" => Event::LocalOptimizationEnd {
-                local_one: f.local_one,
-                local_two: f.local_two,
-            },
-            b"BlindTransfer" | b"AttendedTransfer" => Event::Transfer {
-                chan: f.transferee.or(f.source()),
-            },
-            b"Shutdown" => Event::Shutdown,
-            b"FullyBooted" => Event::FullyBooted,
-            _ => Event::Other,
-        }
+        let ev = match f.build {
+            Some(build) => build(&f),
+            None => Event::Other,
+        };
+        (ev, at)
     }
 
     /// The channel the event is about, for routing (the dialling side for dials).
@@ -604,42 +674,48 @@ mod tests {
 
     #[test]
     fn every_modelled_name_maps_to_a_typed_event() {
-        for name in [
-            "Newchannel",
-            "Newstate",
-            "NewCallerid",
-            "Newexten",
-            "VarSet",
-            "DialBegin",
-            "DialEnd",
-            "QueueCallerJoin",
-            "Join",
-            "QueueCallerLeave",
-            "Leave",
-            "QueueCallerAbandon",
-            "AgentCalled",
-            "AgentRingNoAnswer",
-            "AgentConnect",
-            "AgentComplete",
-            "AgentDump",
-            "BridgeEnter",
-            "BridgeLeave",
-            "Bridge",
-            "HangupRequest",
-            "SoftHangupRequest",
-            "Hangup",
-            "LocalOptimizationEnd",
-            "BlindTransfer",
-            "AttendedTransfer",
-            "Shutdown",
-            "FullyBooted",
-        ] {
+        for (name, _) in EVENTS {
+            let name = std::str::from_utf8(name).expect("ASCII name");
             assert!(is_modelled(name.as_bytes()), "{name}");
-            let m = Message::from_pairs(&[("Event", name), ("Channel", "x"), ("Uniqueid", "1.1")]);
+            let m = Message::from_pairs(&[
+                ("Event", name),
+                ("SubEvent", "Begin"),
+                ("Channel", "x"),
+                ("Uniqueid", "1.1"),
+            ]);
             assert_ne!(Event::parse(&m).0, Event::Other, "{name}");
         }
-        let dial = Message::from_pairs(&[("Event", "Dial"), ("SubEvent", "Begin")]);
-        assert_ne!(Event::parse(&dial).0, Event::Other);
+        assert!(!is_modelled(b"newchannel"), "event names are exact");
+        let dial = Message::from_pairs(&[("Event", "Dial"), ("SubEvent", "Ringing")]);
+        assert_eq!(Event::parse(&dial).0, Event::Other);
+    }
+
+    #[test]
+    fn every_table_entry_is_found_by_its_own_key_in_any_case() {
+        for (key, _) in FIELDS {
+            assert!(FIELD_INDEX.find(key, ignore_case).is_some(), "{key:?}");
+            let upper = key.to_ascii_uppercase();
+            assert!(FIELD_INDEX.find(&upper, ignore_case).is_some(), "{key:?}");
+        }
+        assert!(FIELD_INDEX.find(b"Privilege", ignore_case).is_none());
+        assert!(FIELD_INDEX.find(b"", ignore_case).is_none());
+        assert!(FIELD_INDEX.find(&[b'x'; 64], ignore_case).is_none());
+    }
+
+    #[test]
+    fn the_modern_header_wins_over_its_fallback_in_any_order() {
+        for pairs in [
+            [("Extension", "old"), ("Exten", "new")],
+            [("Exten", "new"), ("Extension", "old")],
+        ] {
+            let mut all = vec![("Event", "Newexten"), ("Channel", "x"), ("Uniqueid", "1.1")];
+            all.extend_from_slice(&pairs);
+            let m = Message::from_pairs(&all);
+            match Event::parse(&m).0 {
+                Event::Newexten { chan, .. } => assert_eq!(chan.exten, b"new"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

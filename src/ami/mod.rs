@@ -1,4 +1,5 @@
-//! The AMI protocol layer: framing, parsing, typed events, actions and the client.
+//! The AMI protocol layer: framing, parsing, typed events, actions, the client, and a stand-in
+//! PBX (the server side) for the demo, the benchmark and the tests.
 //!
 //! Nothing here knows about calls or SQLite; the layer turns bytes into [`Message`]s and
 //! [`Event`]s and keeps one TCP session alive.
@@ -9,6 +10,7 @@ pub mod codec;
 pub mod event;
 pub mod message;
 pub mod parser;
+pub mod standin;
 
 pub use action::{Action, ActionError};
 pub use client::{AuthMethod, ClientConfig, ClientEvent, ClientHandle};

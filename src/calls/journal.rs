@@ -18,7 +18,8 @@ use crate::ami::Message;
 use crate::time::EventTime;
 
 /// The first message of a saved stream: `SavedAt` (PBX clock, the start of the gap) and
-/// `ClockOffset` (µs, the PBX's clock minus ours when the previous run stopped).
+/// `ClockOffset` (µs, the PBX's clock minus ours when the previous run stopped; absent when
+/// it never learned it).
 pub const SAVED_HEADER: &[u8] = b"MissedcalldSavedCalls";
 
 /// At most this many bytes of frames are kept per call (a call with more is pathological:
@@ -96,7 +97,7 @@ impl Journal {
         &self,
         keep: impl Fn(CallId) -> bool,
         saved_at: EventTime,
-        clock_offset: i64,
+        clock_offset: Option<i64>,
     ) -> (Vec<u8>, usize) {
         let mut frames: Vec<(EventTime, &[u8])> = Vec::new();
         let mut calls = 0;
@@ -109,8 +110,9 @@ impl Journal {
         }
         // Stable: frames of one time keep their order within a call.
         frames.sort_by_key(|&(t, _)| t);
+        let offset = clock_offset.map_or(String::new(), |o| format!("ClockOffset: {o}\r\n"));
         let mut out = format!(
-            "Event: {}\r\nSavedAt: {:.6}\r\nClockOffset: {clock_offset}\r\nCalls: {calls}\r\n\r\n",
+            "Event: {}\r\nSavedAt: {:.6}\r\n{offset}Calls: {calls}\r\n\r\n",
             String::from_utf8_lossy(SAVED_HEADER),
             saved_at.as_secs_f64(),
         )
@@ -160,7 +162,7 @@ mod tests {
             t(9.0),
         );
         assert_eq!(j.calls(), 3);
-        let (out, calls) = j.save(|id| id != 3, t(13.0), -5);
+        let (out, calls) = j.save(|id| id != 3, t(13.0), Some(-5));
         assert_eq!(calls, 2);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
@@ -185,7 +187,7 @@ mod tests {
         j.record(1, &msg(&[("Event", "A"), ("Timestamp", "1.0")]), t);
         j.record(2, &msg(&[("Event", "B"), ("Timestamp", "1.0")]), t);
         j.absorb(1, 2);
-        let (out, calls) = j.save(|_| true, t, 0);
+        let (out, calls) = j.save(|_| true, t, None);
         assert_eq!(calls, 1);
         let text = String::from_utf8(out).unwrap();
         assert!(

@@ -145,22 +145,23 @@ impl Tracker {
         self.latest
     }
 
-    /// Feeds one AMI message; calls it ended are appended to `out`.
-    /// `received_at` is the clock for events without a `Timestamp` header.
+    /// Feeds one AMI message; calls it ended are appended to `out`. `unstamped_at` is the time
+    /// (on the PBX's clock) of an event without a `Timestamp` header. Returns the message's
+    /// `Timestamp`, so the caller learns the PBX's clock without parsing it again.
     pub fn on_message(
         &mut self,
         msg: &Message,
-        received_at: EventTime,
+        unstamped_at: EventTime,
         out: &mut Vec<FinishedCall>,
-    ) {
+    ) -> Option<EventTime> {
         let (ev, stamp) = Event::parse(msg);
         if matches!(ev, Event::Other) {
             if msg.event_name() == Some(reconcile::ADOPTED_CALLER) {
-                self.on_adopted_caller(msg, stamp.unwrap_or(received_at));
+                self.on_adopted_caller(msg, stamp.unwrap_or(unstamped_at));
             }
-            return;
+            return stamp;
         }
-        let at = stamp.unwrap_or(received_at);
+        let at = stamp.unwrap_or(unstamped_at);
         self.latest = self.latest.max(at);
         match ev {
             // The PBX stops: the callers still up are cut off now.
@@ -204,6 +205,7 @@ impl Tracker {
             self.last_sweep = at;
             self.expire(at, out);
         }
+        stamp
     }
 
     /// Routes a channel event to its call; returns the call it went to.
@@ -428,7 +430,7 @@ impl Tracker {
 
     /// The journal of the calls in progress as one AMI stream (see [`journal`]), and how
     /// many calls it holds. `clock_offset` (µs, the PBX's clock minus ours) is saved with it.
-    pub fn save_in_progress(&self, clock_offset: i64) -> (Vec<u8>, usize) {
+    pub fn save_in_progress(&self, clock_offset: Option<i64>) -> (Vec<u8>, usize) {
         let saved_at = self.blind_since.unwrap_or(self.latest);
         self.journal.save(
             |id| self.calls.get(&id).is_some_and(|c| !c.is_finished()),

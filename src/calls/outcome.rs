@@ -26,6 +26,17 @@ pub enum LossReason {
 }
 
 impl LossReason {
+    /// Every loss reason.
+    pub const ALL: [LossReason; 7] = [
+        LossReason::Ivr,
+        LossReason::Queue,
+        LossReason::Ringing,
+        LossReason::Timeout,
+        LossReason::NoAgents,
+        LossReason::Busy,
+        LossReason::AfterHours,
+    ];
+
     /// The contract spelling, e.g. `no_agents`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +82,15 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// Every attempt outcome.
+    pub const ALL: [AttemptOutcome; 5] = [
+        AttemptOutcome::NoAnswer,
+        AttemptOutcome::Busy,
+        AttemptOutcome::Answered,
+        AttemptOutcome::CallerHungUp,
+        AttemptOutcome::Other,
+    ];
+
     /// The contract spelling, e.g. `caller_hung_up`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,6 +210,13 @@ impl Direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
         }
+    }
+
+    /// Parses `inbound` or `outbound`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Direction::Inbound, Direction::Outbound]
+            .into_iter()
+            .find(|d| d.as_str() == s)
     }
 }
 

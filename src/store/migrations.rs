@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("002_views", include_str!("sql/002_views.sql")),
     ("003_forwards", include_str!("sql/003_forwards.sql")),
     ("004_gap_window", include_str!("sql/004_gap_window.sql")),
+    ("005_local_day", include_str!("sql/005_local_day.sql")),
 ];
 
 /// The schema version this program writes.

@@ -2,8 +2,10 @@
 //!
 //! One writer thread owns the read-write connection. [`Store::record`] sends a finished call
 //! over a bounded channel (blocking when it is full: back-pressure, nothing is dropped); the
-//! writer applies the calls in arrival order in one `BEGIN IMMEDIATE` transaction per batch and
-//! runs the callback-task rules of [`crate::callbacks`] inside it. A batch that cannot be
+//! writer applies the calls in arrival order in one `BEGIN IMMEDIATE` transaction per batch:
+//! for each call it reads the open task of its number, asks [`crate::callbacks::decide`] what to
+//! do and runs that [`crate::callbacks::TaskOp`]. New rules arrive as a message
+//! ([`Store::set_rules`]) between two batches; the store is never reopened for them. A batch that cannot be
 //! committed (another process holding the write lock, disk full) is rolled back and retried
 //! whole until it commits; it is never dropped.
 //!
@@ -13,9 +15,13 @@
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
+mod calendar;
 pub mod migrations;
 pub mod queries;
+mod sql_types;
 mod writer;
+
+pub use sql_types::BadSpelling;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,9 +34,7 @@ use chrono::DateTime;
 use rusqlite::Connection;
 use rusqlite::ffi::ErrorCode;
 
-use crate::callbacks::CallbacksConfig;
-use crate::callbacks::number::NumbersConfig;
-use crate::callbacks::sla::Calendar;
+use crate::callbacks::TaskRules;
 use crate::calls::outcome::FinishedCall;
 use crate::time::EventTime;
 
@@ -144,12 +148,8 @@ impl StoreError {
 pub struct StoreSettings {
     /// The SQLite file (created with its directory's permissions if missing).
     pub path: PathBuf,
-    /// Working hours for deadlines; its timezone is stored in `meta` for reports.
-    pub calendar: Calendar,
-    /// SLA and task-closing rules.
-    pub callbacks: CallbacksConfig,
-    /// Number normalization for task matching.
-    pub numbers: NumbersConfig,
+    /// The callback-task rules; the calendar's timezone is stored in `meta` for reports.
+    pub rules: TaskRules,
     /// Most calls in one transaction.
     pub batch_max: usize,
     /// Longest time spent collecting one batch.
@@ -165,9 +165,7 @@ impl StoreSettings {
     pub fn new(path: impl Into<PathBuf>) -> StoreSettings {
         StoreSettings {
             path: path.into(),
-            calendar: Calendar::default(),
-            callbacks: CallbacksConfig::default(),
-            numbers: NumbersConfig::default(),
+            rules: TaskRules::default(),
             batch_max: DEFAULT_BATCH_MAX,
             batch_max_delay: DEFAULT_BATCH_MAX_DELAY,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
@@ -210,6 +208,7 @@ pub struct StatsSnapshot {
 enum Cmd {
     Record(Box<FinishedCall>),
     Flush(mpsc::Sender<()>),
+    SetRules(Box<TaskRules>),
 }
 
 /// Handle to the writer thread. `record` and `flush` take `&self`, so an `Arc<Store>` can be
@@ -248,17 +247,12 @@ fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreE
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database, records the calendar timezone in
-    /// `meta`, and starts the writer thread.
+    /// Opens (creating if needed) and migrates the database, records the calendar for the
+    /// views ([`calendar`]), and starts the writer thread.
     pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
         let mut conn = open_writer_connection(&settings)?;
         migrations::migrate(&mut conn, &settings.path)?;
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('calendar_timezone', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [settings.calendar.timezone_name()],
-        )
-        .map_err(StoreError::sql("store calendar timezone in meta"))?;
+        calendar::record(&conn, &settings.rules)?;
 
         let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
         let stats = Arc::new(StoreStats::default());
@@ -280,6 +274,14 @@ impl Store {
     pub fn record(&self, call: FinishedCall) -> Result<(), StoreError> {
         let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
         tx.send(Cmd::Record(Box::new(call)))
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Judges every call recorded after this one by `rules` (calls recorded before keep the
+    /// old ones). The file stays open.
+    pub fn set_rules(&self, rules: TaskRules) -> Result<(), StoreError> {
+        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
+        tx.send(Cmd::SetRules(Box::new(rules)))
             .map_err(|_| StoreError::WriterGone)
     }
 

@@ -1,5 +1,6 @@
 //! The read side: opens the database read-only (never blocks the writer: WAL readers take no
-//! write lock) and returns plain rows for the CLI's `missed`, `tasks` and `report`.
+//! write lock) and returns typed rows for the CLI's `missed`, `tasks` and `report` (statuses,
+//! reasons and times are read through their `FromSql`, never compared as text).
 //!
 //! Queries read the tables, not the views, so a database at any schema version this program
 //! knows can be read without migrating it.
@@ -10,22 +11,24 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{StoreError, format_time, migrations, parse_time};
+use super::{StoreError, format_time, migrations};
+use crate::callbacks::{TaskId, TaskStatus};
+use crate::calls::outcome::{AttemptOutcome, Direction, LossReason};
 use crate::time::EventTime;
 
 /// One agent rung for a call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRow {
-    /// Agent id (the extension).
+    /// Agent id.
     pub agent: String,
-    /// The queue member's display name, if it has one (schema 3 on).
-    pub name: Option<String>,
     /// When the ring started.
     pub ring_start: EventTime,
     /// How long it rang.
     pub ring_seconds: f64,
-    /// Contract spelling of how it ended.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The queue member's display name, if any (schema 3 on).
+    pub name: Option<String>,
 }
 
 /// One external number dialled for a call.
@@ -39,15 +42,6 @@ pub struct ForwardRow {
     pub ring_seconds: f64,
     /// How it ended (`answered`, `no_answer`, `busy`, `congestion`, `unavailable`, ...).
     pub outcome: String,
-}
-
-/// One row of a ring table (agent attempt or forward), before it is typed.
-struct Ring {
-    who: String,
-    name: Option<String>,
-    ring_start: EventTime,
-    ring_seconds: f64,
-    outcome: String,
 }
 
 /// One missed call with its agents.
@@ -69,8 +63,8 @@ pub struct MissedRow {
     pub ended_at: EventTime,
     /// Seconds the caller waited.
     pub wait_seconds: f64,
-    /// Contract loss reason.
-    pub loss_reason: String,
+    /// Where the caller was lost.
+    pub loss_reason: LossReason,
     /// Reached voicemail.
     pub voicemail: bool,
     /// No earlier call with the number in the store.
@@ -86,29 +80,29 @@ pub struct MissedRow {
     /// External numbers dialled for the call (follow-me, forwards), in order.
     pub forwards: Vec<ForwardRow>,
     /// The callback task it belongs to.
-    pub task_id: Option<i64>,
+    pub task_id: Option<TaskId>,
 }
 
 /// Who closed a task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedBy {
-    /// `inbound` or `outbound`.
-    pub direction: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
     /// The company-side agent, if known.
     pub agent: Option<String>,
     /// The closing call's Linkedid.
     pub linkedid: String,
 }
 
-/// One callback task as stored (status `open`, `done_on_time` or `done_late`).
+/// One callback task as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
     /// Task id.
-    pub id: i64,
+    pub id: TaskId,
     /// Normalized number.
     pub number: String,
-    /// Stored status; `overdue` is derived by the caller from `deadline` and the time now.
-    pub status: String,
+    /// Stored status; [`TaskRow::shown_status`] adds `overdue`.
+    pub status: TaskStatus,
     /// Missed calls joined.
     pub missed_count: i64,
     /// First miss (when the task opened).
@@ -131,9 +125,16 @@ pub struct TaskRow {
     pub queue: Option<String>,
 }
 
+impl TaskRow {
+    /// The status a reader sees at `now` (`overdue` for an open task past its deadline).
+    pub fn shown_status(&self, now: EventTime) -> crate::callbacks::ShownStatus {
+        self.status.shown(self.deadline, now)
+    }
+}
+
 /// One inbound call for reports.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InboundRow {
+pub struct ReportCall {
     /// Caller channel's first event.
     pub started_at: EventTime,
     /// Caller channel's hangup.
@@ -146,12 +147,12 @@ pub struct InboundRow {
     pub answered: bool,
     /// Who answered.
     pub agent: Option<String>,
-    /// Seconds the caller waited.
+    /// Seconds from the caller's first event to its hangup.
     pub wait_seconds: f64,
-    /// It is a missed call.
-    pub missed: bool,
-    /// Agents rung (distinct, in first-ring order).
-    pub agents_rung: Vec<String>,
+    /// Where the caller was lost: `Some` for a missed call.
+    pub loss_reason: Option<LossReason>,
+    /// Every ring of every agent, in ring order.
+    pub attempts: Vec<AttemptRow>,
 }
 
 /// A read-only connection to a missedcalld database.
@@ -196,14 +197,6 @@ fn range_params(
     until: Option<EventTime>,
 ) -> (Option<String>, Option<String>) {
     (since.map(format_time), until.map(format_time))
-}
-
-/// A call's stored `started_at` and `ended_at`, parsed.
-fn call_span(started: &str, ended: &str) -> Result<(EventTime, EventTime), StoreError> {
-    Ok((
-        parse_time("calls.started_at", started)?,
-        parse_time("calls.ended_at", ended)?,
-    ))
 }
 
 impl ReadDb {
@@ -251,6 +244,39 @@ impl ReadDb {
         Ok(())
     }
 
+    /// The agent attempts `sql` selects (`call_id, agent, ring_start, ring_seconds, outcome`,
+    /// in ring order), grouped by call id.
+    fn attempts_by_call(
+        &self,
+        sql: &str,
+        range: &(Option<String>, Option<String>),
+        what: (&'static str, &'static str),
+    ) -> Result<HashMap<i64, Vec<AttemptRow>>, StoreError> {
+        let mut by_call: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+        self.each_row(
+            sql,
+            range,
+            what,
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AttemptRow {
+                        agent: r.get(1)?,
+                        ring_start: r.get(2)?,
+                        ring_seconds: r.get(3)?,
+                        outcome: r.get(4)?,
+                        name: r.get(5)?,
+                    },
+                ))
+            },
+            |(call_id, attempt)| {
+                by_call.entry(call_id).or_default().push(attempt);
+                Ok(())
+            },
+        )?;
+        Ok(by_call)
+    }
+
     /// The calendar timezone the writer recorded in `meta`, if any.
     pub fn timezone(&self) -> Result<Option<String>, StoreError> {
         self.conn
@@ -270,36 +296,54 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
-        // The member's name and the forwards exist from schema 3 on.
-        let name = if self.version >= 3 { "r.name" } else { "NULL" };
-        let mut agents: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
-        for (call_id, ring) in self.rings_of_missed("agent_attempts", "agent", name, &range)? {
-            agents.entry(call_id).or_default().push(AttemptRow {
-                agent: ring.who,
-                name: ring.name,
-                ring_start: ring.ring_start,
-                ring_seconds: ring.ring_seconds,
-                outcome: ring.outcome,
-            });
-        }
+        // The member's name and the forwards exist from schema 3 on, the gap window from 4.
+        let name = if self.version >= 3 { "a.name" } else { "NULL" };
+        let mut agents = self.attempts_by_call(
+            &format!(
+                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {name}
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN agent_attempts a ON a.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY a.call_id, a.seq"
+            ),
+            &range,
+            ("select agent attempts", "read agent attempt"),
+        )?;
         let mut forwards: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
         if self.version >= 3 {
-            for (call_id, ring) in self.rings_of_missed("forwards", "number", "NULL", &range)? {
-                forwards.entry(call_id).or_default().push(ForwardRow {
-                    number: ring.who,
-                    ring_start: ring.ring_start,
-                    ring_seconds: ring.ring_seconds,
-                    outcome: ring.outcome,
-                });
-            }
+            self.each_row(
+                "SELECT f.call_id, f.number, f.ring_start, f.ring_seconds, f.outcome
+                   FROM missed_calls m
+                   JOIN calls c ON c.id = m.call_id
+                   JOIN forwards f ON f.call_id = c.id
+                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY f.call_id, f.seq",
+                &range,
+                ("select forwards", "read forward"),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        ForwardRow {
+                            number: r.get(1)?,
+                            ring_start: r.get(2)?,
+                            ring_seconds: r.get(3)?,
+                            outcome: r.get(4)?,
+                        },
+                    ))
+                },
+                |(call_id, f)| {
+                    forwards.entry(call_id).or_default().push(f);
+                    Ok(())
+                },
+            )?;
         }
-        let mut out = Vec::new();
-        // The gap window exists from schema 4 on.
         let window = if self.version >= 4 {
             "c.gap_started_at, c.gap_ended_at"
         } else {
             "NULL, NULL"
         };
+        let mut out = Vec::new();
         self.each_row(
             &format!(
                 "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
@@ -321,93 +365,30 @@ impl ReadDb {
                         caller_name: r.get(3)?,
                         did: r.get(4)?,
                         queue: r.get(5)?,
-                        started_at: EventTime(0),
-                        ended_at: EventTime(0),
+                        started_at: r.get(6)?,
+                        ended_at: r.get(7)?,
                         wait_seconds: r.get(8)?,
                         loss_reason: r.get(9)?,
                         voicemail: r.get(10)?,
                         first_time_caller: r.get(11)?,
                         withheld: r.get(12)?,
                         gap: r.get(13)?,
-                        gap_window: None,
+                        gap_window: r
+                            .get::<_, Option<EventTime>>(15)?
+                            .zip(r.get::<_, Option<EventTime>>(16)?),
                         agents: Vec::new(),
                         forwards: Vec::new(),
                         task_id: r.get(14)?,
                     },
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, Option<String>>(15)?
-                        .zip(r.get::<_, Option<String>>(16)?),
                 ))
             },
-            |(call_id, mut m, started, ended, window)| {
-                (m.started_at, m.ended_at) = call_span(&started, &ended)?;
-                if let Some((from, to)) = window {
-                    m.gap_window = Some((
-                        parse_time("calls.gap_started_at", &from)?,
-                        parse_time("calls.gap_ended_at", &to)?,
-                    ));
-                }
+            |(call_id, mut m)| {
                 if m.withheld {
                     m.caller.clear();
                 }
                 m.agents = agents.remove(&call_id).unwrap_or_default();
                 m.forwards = forwards.remove(&call_id).unwrap_or_default();
                 out.push(m);
-                Ok(())
-            },
-        )?;
-        Ok(out)
-    }
-
-    /// The rows of a ring table (`agent_attempts` or `forwards`) of the missed calls that ended
-    /// in the range, in call and ring order, with their call id. `who` and `name` are the
-    /// table's column names (or `NULL`).
-    fn rings_of_missed(
-        &self,
-        table: &'static str,
-        who: &'static str,
-        name: &'static str,
-        range: &(Option<String>, Option<String>),
-    ) -> Result<Vec<(i64, Ring)>, StoreError> {
-        let mut out = Vec::new();
-        let column = if table == "forwards" {
-            "forwards.ring_start"
-        } else {
-            "agent_attempts.ring_start"
-        };
-        self.each_row(
-            &format!(
-                "SELECT r.call_id, r.{who}, r.ring_start, r.ring_seconds, r.outcome, {name}
-                   FROM missed_calls m
-                   JOIN calls c ON c.id = m.call_id
-                   JOIN {table} r ON r.call_id = c.id
-                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY r.call_id, r.seq"
-            ),
-            range,
-            (table, table),
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            },
-            |(call_id, who, ring_start, ring_seconds, outcome, name)| {
-                out.push((
-                    call_id,
-                    Ring {
-                        who,
-                        name,
-                        ring_start: parse_time(column, &ring_start)?,
-                        ring_seconds,
-                        outcome,
-                    },
-                ));
                 Ok(())
             },
         )?;
@@ -439,23 +420,6 @@ impl ReadDb {
         } else {
             (None, None)
         };
-        type Raw = (
-            i64,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
         let mut out = Vec::new();
         self.each_row(
             "SELECT t.id, t.number, t.status, t.missed_count, t.first_missed_at,
@@ -471,125 +435,113 @@ impl ReadDb {
               ORDER BY t.id",
             &range,
             ("select tasks", "read task"),
-            |r| -> rusqlite::Result<Raw> {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                    r.get(13)?,
-                    r.get(14)?,
-                ))
-            },
-            |(
-                id,
-                number,
-                status,
-                missed_count,
-                first,
-                last,
-                deadline,
-                assignee,
-                attempts,
-                closed_at,
-                by_direction,
-                by_agent,
-                by_linkedid,
-                did,
-                queue,
-            )| {
-                let closed_at = match closed_at {
-                    Some(t) => Some(parse_time("callback_tasks.closed_at", &t)?),
-                    None => None,
-                };
-                let closed_by = match (by_direction, by_linkedid) {
+            |r| {
+                let closed_by = match (r.get(10)?, r.get::<_, Option<String>>(12)?) {
                     (Some(direction), Some(linkedid)) => Some(ClosedBy {
                         direction,
-                        agent: by_agent,
+                        agent: r.get(11)?,
                         linkedid,
                     }),
                     _ => None,
                 };
-                out.push(TaskRow {
-                    id,
-                    number,
-                    status,
-                    missed_count,
-                    first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
-                    last_missed_at: parse_time("callback_tasks.last_missed_at", &last)?,
-                    deadline: parse_time("callback_tasks.deadline", &deadline)?,
-                    assignee,
-                    attempts,
-                    closed_at,
+                Ok(TaskRow {
+                    id: r.get(0)?,
+                    number: r.get(1)?,
+                    status: r.get(2)?,
+                    missed_count: r.get(3)?,
+                    first_missed_at: r.get(4)?,
+                    last_missed_at: r.get(5)?,
+                    deadline: r.get(6)?,
+                    assignee: r.get(7)?,
+                    attempts: r.get(8)?,
+                    closed_at: r.get(9)?,
                     closed_by,
-                    did,
-                    queue,
-                });
+                    did: r.get(13)?,
+                    queue: r.get(14)?,
+                })
+            },
+            |task| {
+                out.push(task);
                 Ok(())
             },
         )?;
         Ok(out)
     }
 
-    /// Inbound calls that ended in `[since, until)`, with the agents rung.
-    pub fn inbound_calls(
+    /// A `meta` value the writer recorded (`calendar_timezone`, `short_abandon_seconds`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::sql("read meta"))
+    }
+
+    /// Inbound calls that ended in `[since, until)`, with every ring of every agent.
+    pub fn report_calls(
         &self,
         since: Option<EventTime>,
         until: Option<EventTime>,
-    ) -> Result<Vec<InboundRow>, StoreError> {
+    ) -> Result<Vec<ReportCall>, StoreError> {
+        let range = range_params(since, until);
+        let mut rings = self.attempts_by_call(
+            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, NULL
+               FROM calls c JOIN agent_attempts a ON a.call_id = c.id
+              WHERE c.direction = 'inbound'
+                AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY a.call_id, a.seq",
+            &range,
+            ("select rings for report", "read ring"),
+        )?;
         let mut out = Vec::new();
         self.each_row(
-            "SELECT c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
-                    c.wait_seconds, m.id IS NOT NULL,
-                    (SELECT group_concat(agent, char(31))
-                       FROM (SELECT agent FROM agent_attempts a
-                              WHERE a.call_id = c.id ORDER BY seq))
+            "SELECT c.id, c.started_at, c.ended_at, c.did, c.queue, c.answered, c.agent,
+                    c.wait_seconds, m.loss_reason
                FROM calls c LEFT JOIN missed_calls m ON m.call_id = c.id
               WHERE c.direction = 'inbound'
                 AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
               ORDER BY c.ended_at, c.id",
-            &range_params(since, until),
+            &range,
             ("select inbound calls", "read inbound call"),
             |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    InboundRow {
-                        started_at: EventTime(0),
-                        ended_at: EventTime(0),
-                        did: r.get(2)?,
-                        queue: r.get(3)?,
-                        answered: r.get(4)?,
-                        agent: r.get(5)?,
-                        wait_seconds: r.get(6)?,
-                        missed: r.get(7)?,
-                        agents_rung: Vec::new(),
+                    r.get::<_, i64>(0)?,
+                    ReportCall {
+                        started_at: r.get(1)?,
+                        ended_at: r.get(2)?,
+                        did: r.get(3)?,
+                        queue: r.get(4)?,
+                        answered: r.get(5)?,
+                        agent: r.get(6)?,
+                        wait_seconds: r.get(7)?,
+                        loss_reason: r.get(8)?,
+                        attempts: Vec::new(),
                     },
-                    r.get::<_, Option<String>>(8)?,
                 ))
             },
-            |(started, ended, mut call, agents)| {
-                (call.started_at, call.ended_at) = call_span(&started, &ended)?;
-                if let Some(agents) = agents {
-                    for a in agents.split('\u{1f}') {
-                        if !call.agents_rung.iter().any(|x| x == a) {
-                            call.agents_rung.push(a.to_owned());
-                        }
-                    }
-                }
+            |(id, mut call)| {
+                call.attempts = rings.remove(&id).unwrap_or_default();
                 out.push(call);
                 Ok(())
             },
         )?;
         Ok(out)
+    }
+
+    /// Tasks whose every missed call waited less than `seconds` (short abandons only).
+    pub fn short_abandon_tasks(&self, seconds: f64) -> Result<Vec<TaskId>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT m.task_id FROM missed_calls m JOIN calls c ON c.id = m.call_id
+                  WHERE m.task_id IS NOT NULL
+                  GROUP BY m.task_id HAVING max(c.wait_seconds) < ?1 ORDER BY m.task_id",
+            )
+            .map_err(StoreError::sql("select short-abandon tasks"))?;
+        let ids = st
+            .query_map([seconds], |r| r.get(0))
+            .map_err(StoreError::sql("select short-abandon tasks"))?
+            .collect::<Result<Vec<TaskId>, _>>()
+            .map_err(StoreError::sql("read short-abandon task"))?;
+        Ok(ids)
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Cmd, StoreError, StoreSettings, StoreStats, format_time, parse_time};
-use crate::callbacks::{self, TaskEffect, number};
-use crate::calls::outcome::FinishedCall;
+use super::{Cmd, StoreError, StoreSettings, StoreStats};
+use crate::callbacks::{self, OpenTask, TaskId, TaskOp, TaskRules, TaskStatus};
+use crate::calls::outcome::{Direction, FinishedCall};
 use crate::time::EventTime;
 
 /// First pause after a failed batch; doubles up to [`MAX_BACKOFF`].
@@ -32,6 +32,7 @@ const INSERT_FORWARD: &str = "INSERT INTO forwards (call_id, seq, number, ring_s
      ring_seconds, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const EARLIER_CALL: &str = "SELECT EXISTS (SELECT 1 FROM calls WHERE number_normalized = ?1 \
      AND started_at < ?2 AND id <> ?3)";
+// `status = 'open'` stays a literal so SQLite uses the partial index `callback_tasks_one_open`.
 const OPEN_TASK: &str = "SELECT id, assignee, first_missed_at, deadline, missed_count \
      FROM callback_tasks WHERE number = ?1 AND status = 'open'";
 const JOIN_TASK: &str = "UPDATE callback_tasks SET missed_count = missed_count + 1, \
@@ -56,24 +57,24 @@ enum Applied {
 /// A task change, logged only once its transaction has committed.
 enum TaskLog {
     Opened {
-        task: i64,
+        task: TaskId,
         number: String,
         deadline: EventTime,
         assignee: Option<String>,
         linkedid: String,
     },
     Joined {
-        task: i64,
+        task: TaskId,
         number: String,
         missed_count: i64,
         deadline: EventTime,
         linkedid: String,
     },
     Closed {
-        task: i64,
+        task: TaskId,
         number: String,
-        status: &'static str,
-        direction: &'static str,
+        status: TaskStatus,
+        direction: Direction,
         agent: Option<String>,
         deadline: EventTime,
         linkedid: String,
@@ -92,7 +93,7 @@ impl TaskLog {
                 assignee,
                 linkedid,
             } => tracing::debug!(
-                task,
+                task = task.0,
                 number = %number,
                 deadline = %deadline.to_rfc3339(),
                 assignee = assignee.as_deref().unwrap_or("-"),
@@ -106,7 +107,7 @@ impl TaskLog {
                 deadline,
                 linkedid,
             } => tracing::debug!(
-                task,
+                task = task.0,
                 number = %number,
                 missed_count,
                 deadline = %deadline.to_rfc3339(),
@@ -123,14 +124,16 @@ impl TaskLog {
                 deadline,
                 linkedid,
             } => tracing::info!(
-                task,
+                task = task.0,
                 number = %number,
-                status,
-                direction,
+                status = status.as_str(),
+                direction = direction.as_str(),
                 agent = agent.as_deref().unwrap_or("-"),
                 deadline = %deadline.to_rfc3339(),
                 linkedid = %linkedid,
-                "callback task {task} for {number} closed {status} by {direction} call{}",
+                "callback task {task} for {number} closed {} by {} call{}",
+                status.as_str(),
+                direction.as_str(),
                 agent.as_deref().map(|a| format!(" of agent {a}")).unwrap_or_default()
             ),
         }
@@ -191,12 +194,18 @@ impl Writer {
             let started = Instant::now();
             let mut calls = Vec::new();
             let mut flushes = Vec::new();
+            let mut new_rules = None;
             let mut next = Some(first);
-            // Commit when the queue is empty, the batch is full, or collecting took too long.
+            // Commit when the queue is empty, the batch is full, collecting took too long, or
+            // the rules change (calls recorded before the change are judged by the old rules).
             while let Some(cmd) = next.take() {
                 match cmd {
                     Cmd::Record(call) => calls.push(call),
                     Cmd::Flush(done) => flushes.push(done),
+                    Cmd::SetRules(rules) => {
+                        new_rules = Some(rules);
+                        break;
+                    }
                 }
                 if calls.len() >= batch_max || started.elapsed() >= self.settings.batch_max_delay {
                     break;
@@ -209,10 +218,21 @@ impl Writer {
             if !calls.is_empty() {
                 self.commit_batch(&calls);
             }
+            if let Some(rules) = new_rules {
+                self.set_rules(*rules);
+            }
             for done in flushes {
                 let _ = done.send(());
             }
         }
+    }
+
+    /// Takes new task rules; the calendar's timezone goes to `meta` for the reports.
+    fn set_rules(&mut self, rules: TaskRules) {
+        if let Err(err) = super::calendar::record(&self.conn, &rules) {
+            tracing::error!(err = %err, "cannot record the calendar for reports and views; they keep the old one");
+        }
+        self.settings.rules = rules;
     }
 
     /// Commits `calls` in one transaction, retrying the whole batch until it succeeds.
@@ -284,7 +304,7 @@ impl Writer {
         for call in calls {
             let mut logs = Vec::new();
             let sp = tx.savepoint().map_err(StoreError::sql("SAVEPOINT"))?;
-            match apply_call(&sp, &self.settings, call, &mut logs) {
+            match apply_call(&sp, &self.settings.rules, call, &mut logs) {
                 Ok(applied) => {
                     sp.commit().map_err(StoreError::sql("RELEASE"))?;
                     match applied {
@@ -307,88 +327,65 @@ impl Writer {
     }
 }
 
-/// An open task as the writer needs it.
-struct OpenTask {
-    id: i64,
-    assignee: Option<String>,
-    first_missed_at: EventTime,
-    deadline: EventTime,
-    missed_count: i64,
-}
-
 fn open_task(conn: &Connection, number: &str) -> Result<Option<OpenTask>, StoreError> {
-    let row = conn
-        .prepare_cached(OPEN_TASK)
+    conn.prepare_cached(OPEN_TASK)
         .and_then(|mut st| {
             st.query_row([number], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
+                Ok(OpenTask {
+                    id: r.get(0)?,
+                    assignee: r.get(1)?,
+                    first_missed_at: r.get(2)?,
+                    deadline: r.get(3)?,
+                    missed_count: r.get(4)?,
+                })
             })
             .optional()
         })
-        .map_err(StoreError::sql("find open task"))?;
-    match row {
-        None => Ok(None),
-        Some((id, assignee, first, deadline, missed_count)) => Ok(Some(OpenTask {
-            id,
-            assignee,
-            first_missed_at: parse_time("callback_tasks.first_missed_at", &first)?,
-            deadline: parse_time("callback_tasks.deadline", &deadline)?,
-            missed_count,
-        })),
-    }
+        .map_err(StoreError::sql("find open task"))
 }
 
 fn task_event(
     conn: &Connection,
-    task: i64,
+    task: TaskId,
     kind: &str,
     at: EventTime,
     linkedid: &str,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(TASK_EVENT)
-        .and_then(|mut st| st.execute(params![task, kind, format_time(at), linkedid]))
+        .and_then(|mut st| st.execute(params![task, kind, at, linkedid]))
         .map_err(StoreError::sql("insert task event"))?;
     Ok(())
 }
 
-/// Stores one call and applies the task rules; a call already stored changes nothing.
+/// Stores one call, reads what the task rules need inside the same transaction, and runs the
+/// [`TaskOp`] they decide; a call already stored changes nothing.
 fn apply_call(
     conn: &Connection,
-    settings: &StoreSettings,
+    rules: &TaskRules,
     call: &FinishedCall,
     logs: &mut Vec<TaskLog>,
 ) -> Result<Applied, StoreError> {
-    let normalized = if call.withheld {
-        None
-    } else {
-        number::normalize(&call.number, &settings.numbers)
-    };
+    let normalized = rules.callable_number(call);
     let inserted = conn
         .prepare_cached(INSERT_CALL)
         .and_then(|mut st| {
             st.execute(params![
                 call.linkedid,
-                call.direction.as_str(),
+                call.direction,
                 call.number,
                 normalized,
                 call.name,
                 call.did,
                 call.queue,
-                format_time(call.started_at),
-                format_time(call.ended_at),
+                call.started_at,
+                call.ended_at,
                 call.wait_seconds,
                 call.answered,
                 call.agent,
                 call.talk_seconds,
                 call.gap,
-                call.gap_window.map(|w| format_time(w.started_at)),
-                call.gap_window.map(|w| format_time(w.ended_at)),
+                call.gap_window.map(|w| w.started_at),
+                call.gap_window.map(|w| w.ended_at),
             ])
         })
         .map_err(StoreError::sql("insert call"))?;
@@ -406,9 +403,9 @@ fn apply_call(
                 call_id,
                 seq as i64,
                 a.agent,
-                format_time(a.ring_start),
+                a.ring_start,
                 a.ring_seconds,
-                a.outcome.as_str(),
+                a.outcome,
                 a.name,
             ])
             .map_err(StoreError::sql("insert agent attempt"))?;
@@ -421,7 +418,7 @@ fn apply_call(
                 call_id,
                 seq as i64,
                 f.number,
-                format_time(f.ring_start),
+                f.ring_start,
                 f.ring_seconds,
                 f.outcome.as_str(),
             ])
@@ -429,149 +426,132 @@ fn apply_call(
         }
     }
 
-    match (&call.missed, normalized) {
-        (Some(miss), normalized) => {
-            let first_time_caller = match &normalized {
-                None => false,
-                Some(n) => {
-                    let earlier: bool = conn
-                        .prepare_cached(EARLIER_CALL)
-                        .and_then(|mut st| {
-                            st.query_row(params![n, format_time(call.started_at), call_id], |r| {
-                                r.get(0)
-                            })
-                        })
-                        .map_err(StoreError::sql("look for an earlier call"))?;
-                    !earlier
-                }
-            };
-            let task_id = match normalized {
-                None => None,
-                Some(n) => Some(join_or_open_task(conn, settings, call, n, logs)?),
-            };
-            let withheld = call.withheld || task_id.is_none();
-            conn.prepare_cached(INSERT_MISSED)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        call_id,
-                        miss.loss_reason.as_str(),
-                        miss.voicemail,
-                        withheld,
-                        first_time_caller,
-                        task_id,
-                    ])
-                })
-                .map_err(StoreError::sql("insert missed call"))?;
+    let (open, earlier) = match &normalized {
+        None => (None, false),
+        Some(n) => {
+            let open = open_task(conn, n)?;
+            // Only a missed call asks whether the number called before.
+            let earlier = call.missed.is_some()
+                && conn
+                    .prepare_cached(EARLIER_CALL)
+                    .and_then(|mut st| {
+                        st.query_row(params![n, call.started_at, call_id], |r| r.get(0))
+                    })
+                    .map_err(StoreError::sql("look for an earlier call"))?;
+            (open, earlier)
         }
-        (None, Some(n)) => settle_task(conn, call, n, settings, logs)?,
-        (None, None) => {}
+    };
+    let op = callbacks::decide(call, open.as_ref(), earlier, rules);
+    let number = normalized.as_deref().unwrap_or_default();
+    let (task_id, first_time_caller) = run_op(conn, call, number, open.as_ref(), op, logs)?;
+    if let Some(miss) = &call.missed {
+        conn.prepare_cached(INSERT_MISSED)
+            .and_then(|mut st| {
+                st.execute(params![
+                    call_id,
+                    miss.loss_reason,
+                    miss.voicemail,
+                    call.withheld || task_id.is_none(),
+                    first_time_caller,
+                    task_id,
+                ])
+            })
+            .map_err(StoreError::sql("insert missed call"))?;
     }
     Ok(Applied::New)
 }
 
-/// A missed call with a callable number: join the number's open task or open one.
-fn join_or_open_task(
-    conn: &Connection,
-    settings: &StoreSettings,
-    call: &FinishedCall,
-    number: String,
-    logs: &mut Vec<TaskLog>,
-) -> Result<i64, StoreError> {
-    let missed_at = call.ended_at;
-    if let Some(task) = open_task(conn, &number)? {
-        conn.prepare_cached(JOIN_TASK)
-            .and_then(|mut st| st.execute(params![task.id, format_time(missed_at)]))
-            .map_err(StoreError::sql("join open task"))?;
-        task_event(conn, task.id, "missed_joined", missed_at, &call.linkedid)?;
-        logs.push(TaskLog::Joined {
-            task: task.id,
-            number,
-            missed_count: task.missed_count + 1,
-            deadline: task.deadline,
-            linkedid: call.linkedid.clone(),
-        });
-        return Ok(task.id);
-    }
-    let deadline = settings.calendar.deadline(
-        missed_at,
-        settings.callbacks.sla_minutes,
-        settings.callbacks.offhours_deadline,
-    );
-    let assignee = callbacks::assignee_for(call).map(str::to_owned);
-    conn.prepare_cached(NEW_TASK)
-        .and_then(|mut st| {
-            st.execute(params![
-                number,
-                format_time(missed_at),
-                format_time(deadline),
-                assignee
-            ])
-        })
-        .map_err(StoreError::sql("open task"))?;
-    let id = conn.last_insert_rowid();
-    task_event(conn, id, "missed_joined", missed_at, &call.linkedid)?;
-    logs.push(TaskLog::Opened {
-        task: id,
-        number,
-        deadline,
-        assignee,
-        linkedid: call.linkedid.clone(),
-    });
-    Ok(id)
-}
-
-/// Any other call with the number of an open task: close it or count an attempt.
-fn settle_task(
+/// Carries out `op` for `call`; returns the task a missed call belongs to and whether its
+/// caller is calling for the first time.
+fn run_op(
     conn: &Connection,
     call: &FinishedCall,
-    number: String,
-    settings: &StoreSettings,
+    number: &str,
+    open: Option<&OpenTask>,
+    op: TaskOp,
     logs: &mut Vec<TaskLog>,
-) -> Result<(), StoreError> {
-    let Some(task) = open_task(conn, &number)? else {
-        return Ok(());
-    };
-    // A call that ended before the task was opened cannot answer it.
-    if call.ended_at <= task.first_missed_at {
-        return Ok(());
-    }
-    let reached = callbacks::reached_at(call);
-    match callbacks::effect_on_task(task.assignee.as_deref(), call, &settings.callbacks) {
-        // A conversation that began before the miss (the same client on two lines at
-        // once) is no callback for it.
-        TaskEffect::Close if reached < task.first_missed_at => {}
-        TaskEffect::Close => {
-            let status = callbacks::closed_status(reached, task.deadline);
+) -> Result<(Option<TaskId>, bool), StoreError> {
+    let linkedid = &call.linkedid;
+    match op {
+        TaskOp::Open {
+            number: new_number,
+            deadline,
+            assignee,
+            first_time_caller,
+        } => {
+            conn.prepare_cached(NEW_TASK)
+                .and_then(|mut st| {
+                    st.execute(params![new_number, call.ended_at, deadline, assignee])
+                })
+                .map_err(StoreError::sql("open task"))?;
+            let task = TaskId(conn.last_insert_rowid());
+            task_event(conn, task, "missed_joined", call.ended_at, linkedid)?;
+            logs.push(TaskLog::Opened {
+                task,
+                number: new_number,
+                deadline,
+                assignee,
+                linkedid: linkedid.clone(),
+            });
+            Ok((Some(task), first_time_caller))
+        }
+        TaskOp::Join {
+            task,
+            first_time_caller,
+        } => {
+            conn.prepare_cached(JOIN_TASK)
+                .and_then(|mut st| st.execute(params![task, call.ended_at]))
+                .map_err(StoreError::sql("join open task"))?;
+            task_event(conn, task, "missed_joined", call.ended_at, linkedid)?;
+            if let Some(open) = open {
+                logs.push(TaskLog::Joined {
+                    task,
+                    number: number.to_owned(),
+                    missed_count: open.missed_count + 1,
+                    deadline: open.deadline,
+                    linkedid: linkedid.clone(),
+                });
+            }
+            Ok((Some(task), first_time_caller))
+        }
+        TaskOp::Close {
+            task,
+            status,
+            reached,
+        } => {
             conn.prepare_cached(CLOSE_TASK)
                 .and_then(|mut st| {
                     st.execute(params![
-                        task.id,
+                        task,
                         status,
-                        format_time(reached),
-                        call.direction.as_str(),
+                        reached,
+                        call.direction,
                         call.agent,
-                        call.linkedid,
+                        linkedid,
                     ])
                 })
                 .map_err(StoreError::sql("close task"))?;
-            task_event(conn, task.id, "closed", reached, &call.linkedid)?;
-            logs.push(TaskLog::Closed {
-                task: task.id,
-                number,
-                status,
-                direction: call.direction.as_str(),
-                agent: call.agent.clone(),
-                deadline: task.deadline,
-                linkedid: call.linkedid.clone(),
-            });
+            task_event(conn, task, "closed", reached, linkedid)?;
+            if let Some(open) = open {
+                logs.push(TaskLog::Closed {
+                    task,
+                    number: number.to_owned(),
+                    status,
+                    direction: call.direction,
+                    agent: call.agent.clone(),
+                    deadline: open.deadline,
+                    linkedid: linkedid.clone(),
+                });
+            }
+            Ok((None, false))
         }
-        TaskEffect::Attempt => {
+        TaskOp::Attempt { task } => {
             conn.prepare_cached(COUNT_ATTEMPT)
-                .and_then(|mut st| st.execute([task.id]))
+                .and_then(|mut st| st.execute([task]))
                 .map_err(StoreError::sql("count callback attempt"))?;
-            task_event(conn, task.id, "attempt", call.ended_at, &call.linkedid)?;
+            task_event(conn, task, "attempt", call.ended_at, linkedid)?;
+            Ok((None, false))
         }
-        TaskEffect::Unrelated => {}
+        TaskOp::Nothing => Ok((None, false)),
     }
-    Ok(())
 }

@@ -1,5 +1,4 @@
 //! Hand-built finished calls and a temp-file store for the store/callback tests.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,8 +1,9 @@
-//! A fake Asterisk Manager Interface server on `127.0.0.1:0` for client tests.
+//! A scripted AMI server on `127.0.0.1:0` for client tests.
 //!
 //! Each accepted connection runs a test-supplied handler with an [`AmiConn`], which reads
 //! actions with the real [`AmiCodec`] (an action is framed like any AMI message) and writes
 //! replies and events, timing every write so tests can prove the client never blocks the PBX.
+//! The answers themselves are the stand-in PBX's ([`missedcalld::ami::standin`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,24 +11,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use md5::{Digest, Md5};
 use missedcalld::ami::Message;
 use missedcalld::ami::codec::{AmiCodec, Frame};
+use missedcalld::ami::standin::{Answered, StandinPbx};
+pub use missedcalld::ami::standin::{BANNER, render};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
-/// The banner of Asterisk 22.
-pub const BANNER: &str = "Asterisk Call Manager/11.0.0";
-
 /// A running fake server.
 pub struct FakeAmi {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// When each connection was accepted, in order.
-    pub accepted: Arc<Mutex<Vec<Instant>>>,
+    /// When each connection was accepted, in order (tokio's clock: paused in timer tests).
+    pub accepted: Arc<Mutex<Vec<tokio::time::Instant>>>,
     /// Every action name received, over all connections, in order.
     pub actions: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
@@ -54,7 +53,7 @@ impl FakeAmi {
         let task = tokio::spawn(async move {
             let mut index = 0;
             while let Ok((stream, _)) = listener.accept().await {
-                acc.lock().expect("lock").push(Instant::now());
+                acc.lock().expect("lock").push(tokio::time::Instant::now());
                 // Like Asterisk, write each message as soon as it is produced.
                 let _ = stream.set_nodelay(true);
                 let (r, w) = stream.into_split();
@@ -62,6 +61,7 @@ impl FakeAmi {
                     reader: FramedRead::new(r, AmiCodec::new()),
                     writer: w,
                     actions: act.clone(),
+                    full_buffer_waits: 0,
                 };
                 tokio::spawn(handler(conn, index));
                 index += 1;
@@ -91,29 +91,27 @@ pub struct AmiConn {
     reader: FramedRead<OwnedReadHalf, AmiCodec>,
     writer: OwnedWriteHalf,
     actions: Arc<Mutex<Vec<String>>>,
-}
-
-/// `hex(md5(challenge + secret))`, computed here independently of the client.
-pub fn md5_hex(challenge: &str, secret: &str) -> String {
-    let digest = Md5::digest(format!("{challenge}{secret}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `Key: Value` lines and the blank line.
-pub fn render(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (k, v) in pairs {
-        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out
+    /// Writes that found the socket's send buffer full (the client not reading).
+    pub full_buffer_waits: usize,
 }
 
 impl AmiConn {
-    /// Writes raw bytes; returns how long `write_all` took (a blocked write shows here).
+    /// Writes raw bytes; returns how long it took. A write that finds the send buffer full (the
+    /// client is not reading: Asterisk would drop it) counts in `full_buffer_waits`; a thread
+    /// descheduled on a loaded machine only shows in the time.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Duration {
         let t = Instant::now();
-        self.writer.write_all(bytes).await.expect("server write");
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.writer.try_write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.full_buffer_waits += 1;
+                    self.writer.writable().await.expect("server socket");
+                }
+                Err(e) => panic!("server write: {e}"),
+            }
+        }
         t.elapsed()
     }
 
@@ -152,46 +150,19 @@ impl AmiConn {
     /// Banner + plain or MD5 login check; answers like Asterisk and returns whether it passed.
     /// A refused login is answered with `Authentication failed` and the connection closed.
     pub async fn login(&mut self, user: &str, secret: &str) -> bool {
+        let pbx = StandinPbx::with_login(user, secret);
         self.banner().await;
         let mut m = self.read_action().await.expect("an action");
-        let mut challenge = None;
         if m.get_str("Action").as_deref() == Some("Challenge") {
             assert_eq!(m.get_str("AuthType").as_deref(), Some("MD5"));
-            let id = m.get_str("ActionID").unwrap_or_default().into_owned();
-            self.send(&[
-                ("Response", "Success"),
-                ("ActionID", &id),
-                ("Challenge", "840724993"),
-            ])
-            .await;
-            challenge = Some("840724993");
+            self.send_raw(&pbx.answer(&m).bytes).await;
             m = self.read_action().await.expect("a login");
         }
         assert_eq!(m.get_str("Action").as_deref(), Some("Login"), "{m:?}");
-        let id = m.get_str("ActionID").unwrap_or_default().into_owned();
-        let ok = m.get_str("Username").as_deref() == Some(user)
-            && match challenge {
-                Some(c) => {
-                    m.get("Secret").is_none()
-                        && m.get_str("AuthType").as_deref() == Some("MD5")
-                        && m.get_str("Key").as_deref() == Some(md5_hex(c, secret).as_str())
-                }
-                None => m.get_str("Secret").as_deref() == Some(secret),
-            };
-        if ok {
-            self.send(&[
-                ("Response", "Success"),
-                ("ActionID", &id),
-                ("Message", "Authentication accepted"),
-            ])
-            .await;
-        } else {
-            self.send(&[
-                ("Response", "Error"),
-                ("ActionID", &id),
-                ("Message", "Authentication failed"),
-            ])
-            .await;
+        let reply = pbx.answer(&m);
+        self.send_raw(&reply.bytes).await;
+        let ok = reply.answered == Answered::Login { accepted: true };
+        if !ok {
             let _ = self.writer.shutdown().await;
         }
         ok
@@ -200,27 +171,16 @@ impl AmiConn {
     /// Answers a `CoreShowChannels` with the given items, as an EventList.
     pub async fn channels(&mut self, items: &[Vec<(&str, &str)>]) {
         let m = self.expect("CoreShowChannels").await;
-        let id = m.get_str("ActionID").unwrap_or_default().into_owned();
-        self.send(&[
-            ("Response", "Success"),
-            ("ActionID", &id),
-            ("EventList", "start"),
-            ("Message", "Channels will follow"),
-        ])
-        .await;
-        for item in items {
-            let mut pairs = vec![("Event", "CoreShowChannel"), ("ActionID", id.as_str())];
-            pairs.extend_from_slice(item);
-            self.send(&pairs).await;
-        }
-        let n = items.len().to_string();
-        self.send(&[
-            ("Event", "CoreShowChannelsComplete"),
-            ("ActionID", &id),
-            ("EventList", "Complete"),
-            ("ListItems", &n),
-        ])
-        .await;
+        let mut pbx = StandinPbx::open();
+        pbx.channels = items
+            .iter()
+            .map(|item| {
+                item.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            })
+            .collect();
+        self.send_raw(&pbx.answer(&m).bytes).await;
     }
 
     /// Banner, login and an empty resync: the usual start of a healthy session.
@@ -231,25 +191,15 @@ impl AmiConn {
 
     /// Answers `Ping` with `Pong` (when `pong`) and `Logoff` with `Goodbye` until EOF/Logoff.
     pub async fn serve(&mut self, pong: bool) {
+        let pbx = StandinPbx::open();
         while let Some(m) = self.read_action().await {
-            let id = m.get_str("ActionID").unwrap_or_default().into_owned();
-            match m.get_str("Action").as_deref() {
-                Some("Ping") if pong => {
-                    self.send(&[
-                        ("Response", "Success"),
-                        ("ActionID", &id),
-                        ("Ping", "Pong"),
-                        ("Timestamp", "1795375975.820109"),
-                    ])
-                    .await;
+            let reply = pbx.answer(&m);
+            match reply.answered {
+                Answered::Ping if pong => {
+                    self.send_raw(&reply.bytes).await;
                 }
-                Some("Logoff") => {
-                    self.send(&[
-                        ("Response", "Goodbye"),
-                        ("ActionID", &id),
-                        ("Message", "Thanks for all the fish."),
-                    ])
-                    .await;
+                Answered::Logoff => {
+                    self.send_raw(&reply.bytes).await;
                     return;
                 }
                 _ => {}
