@@ -13,10 +13,43 @@ use super::StoreError;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_tables", include_str!("sql/001_tables.sql")),
     ("002_views", include_str!("sql/002_views.sql")),
-    ("003_forwards", include_str!("sql/003_forwards.sql")),
-    ("004_gap_window", include_str!("sql/004_gap_window.sql")),
     ("005_local_day", include_str!("sql/005_local_day.sql")),
+    (FORWARDS, include_str!("sql/003_forwards.sql")),
+    (GAP_WINDOW, include_str!("sql/004_gap_window.sql")),
 ];
+
+/// The migration that adds `agent_attempts.name` and `forwards`.
+pub const FORWARDS: &str = "003_forwards";
+
+/// The migration that adds `calls.gap_started_at` and `calls.gap_ended_at`.
+pub const GAP_WINDOW: &str = "004_gap_window";
+
+/// The schema version at which migration `name` is applied (0 if there is none).
+pub const fn version_of(name: &str) -> i64 {
+    let mut i = 0;
+    while i < MIGRATIONS.len() {
+        if const_eq(MIGRATIONS[i].0, name) {
+            return i as i64 + 1;
+        }
+        i += 1;
+    }
+    0
+}
+
+const fn const_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// The schema version this program writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

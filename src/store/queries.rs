@@ -19,16 +19,16 @@ use crate::time::EventTime;
 /// One agent rung for a call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRow {
-    /// Agent id.
+    /// Agent id (the extension).
     pub agent: String,
+    /// The queue member's display name, if it has one (from migration `003_forwards` on).
+    pub name: Option<String>,
     /// When the ring started.
     pub ring_start: EventTime,
     /// How long it rang.
     pub ring_seconds: f64,
     /// How it ended.
     pub outcome: AttemptOutcome,
-    /// The queue member's display name, if any (schema 3 on).
-    pub name: Option<String>,
 }
 
 /// One external number dialled for a call.
@@ -296,54 +296,27 @@ impl ReadDb {
         until: Option<EventTime>,
     ) -> Result<Vec<MissedRow>, StoreError> {
         let range = range_params(since, until);
-        // The member's name and the forwards exist from schema 3 on, the gap window from 4.
-        let name = if self.version >= 3 { "a.name" } else { "NULL" };
         let mut agents = self.attempts_by_call(
             &format!(
-                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {name}
+                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {}
                    FROM missed_calls m
                    JOIN calls c ON c.id = m.call_id
                    JOIN agent_attempts a ON a.call_id = c.id
                   WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY a.call_id, a.seq"
+                  ORDER BY a.call_id, a.seq",
+                self.member_name_column()
             ),
             &range,
             ("select agent attempts", "read agent attempt"),
         )?;
-        let mut forwards: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
-        if self.version >= 3 {
-            self.each_row(
-                "SELECT f.call_id, f.number, f.ring_start, f.ring_seconds, f.outcome
-                   FROM missed_calls m
-                   JOIN calls c ON c.id = m.call_id
-                   JOIN forwards f ON f.call_id = c.id
-                  WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-                  ORDER BY f.call_id, f.seq",
-                &range,
-                ("select forwards", "read forward"),
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        ForwardRow {
-                            number: r.get(1)?,
-                            ring_start: r.get(2)?,
-                            ring_seconds: r.get(3)?,
-                            outcome: r.get(4)?,
-                        },
-                    ))
-                },
-                |(call_id, f)| {
-                    forwards.entry(call_id).or_default().push(f);
-                    Ok(())
-                },
-            )?;
-        }
-        let window = if self.version >= 4 {
+        let mut forwards = self.forwards_of_missed(&range)?;
+        let mut out = Vec::new();
+        // The gap window exists from migration `004_gap_window` on.
+        let window = if self.version >= migrations::version_of(migrations::GAP_WINDOW) {
             "c.gap_started_at, c.gap_ended_at"
         } else {
             "NULL, NULL"
         };
-        let mut out = Vec::new();
         self.each_row(
             &format!(
                 "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
@@ -393,6 +366,53 @@ impl ReadDb {
             },
         )?;
         Ok(out)
+    }
+
+    /// The forwards of the missed calls that ended in the range, by call, in ring order
+    /// (none before the migration that adds the table).
+    fn forwards_of_missed(
+        &self,
+        range: &(Option<String>, Option<String>),
+    ) -> Result<HashMap<i64, Vec<ForwardRow>>, StoreError> {
+        let mut by_call: HashMap<i64, Vec<ForwardRow>> = HashMap::new();
+        if self.version < migrations::version_of(migrations::FORWARDS) {
+            return Ok(by_call);
+        }
+        self.each_row(
+            "SELECT f.call_id, f.number, f.ring_start, f.ring_seconds, f.outcome
+               FROM missed_calls m
+               JOIN calls c ON c.id = m.call_id
+               JOIN forwards f ON f.call_id = c.id
+              WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+              ORDER BY f.call_id, f.seq",
+            range,
+            ("select forwards", "read forward"),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    ForwardRow {
+                        number: r.get(1)?,
+                        ring_start: r.get(2)?,
+                        ring_seconds: r.get(3)?,
+                        outcome: r.get(4)?,
+                    },
+                ))
+            },
+            |(call_id, forward)| {
+                by_call.entry(call_id).or_default().push(forward);
+                Ok(())
+            },
+        )?;
+        Ok(by_call)
+    }
+
+    /// `a.name` where the schema has the member's name, else `NULL`.
+    fn member_name_column(&self) -> &'static str {
+        if self.version >= migrations::version_of(migrations::FORWARDS) {
+            "a.name"
+        } else {
+            "NULL"
+        }
     }
 
     /// Every callback task, by id.
@@ -484,11 +504,14 @@ impl ReadDb {
     ) -> Result<Vec<ReportCall>, StoreError> {
         let range = range_params(since, until);
         let mut rings = self.attempts_by_call(
-            "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, NULL
-               FROM calls c JOIN agent_attempts a ON a.call_id = c.id
-              WHERE c.direction = 'inbound'
-                AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-              ORDER BY a.call_id, a.seq",
+            &format!(
+                "SELECT a.call_id, a.agent, a.ring_start, a.ring_seconds, a.outcome, {}
+                   FROM calls c JOIN agent_attempts a ON a.call_id = c.id
+                  WHERE c.direction = 'inbound'
+                    AND (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
+                  ORDER BY a.call_id, a.seq",
+                self.member_name_column()
+            ),
             &range,
             ("select rings for report", "read ring"),
         )?;
