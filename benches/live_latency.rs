@@ -17,9 +17,10 @@
 //!
 //! Run: `cargo bench --bench live_latency` (about 40 s).
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -31,10 +32,9 @@ use missedcalld::daemon::{self, DaemonStatus};
 use missedcalld::time::EventTime;
 use rusqlite::{Connection, OpenFlags};
 
-const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
-const COPIES: usize = 9;
+const COPIES: usize = 18;
 /// Events written per second by the stand-in PBX.
-const RATE: f64 = 2_000.0;
+const RATE: f64 = 5_000.0;
 /// How often the reader looks for new missed calls.
 const POLL: Duration = Duration::from_millis(1);
 /// The feed gives up after this long, whatever was processed.
@@ -51,13 +51,14 @@ fn main() -> anyhow::Result<()> {
     };
     missedcalld::logging::init(&quiet)?;
 
-    let file = amplified(root)?;
+    let file = common::amplified(root, COPIES, &format!("mix-{COPIES}x.ami"))?;
     let events = Arc::new(standin::capture_events(&std::fs::read(&file)?));
     let total = events.len();
     let hangups: Arc<Vec<Option<Key>>> = Arc::new(events.iter().map(hangup_key).collect());
     println!(
-        "feed: {total} events ({} Hangup) of {COPIES} copies of {CAPTURE} at {RATE} events/s",
-        hangups.iter().flatten().count()
+        "feed: {total} events ({} Hangup) of {COPIES} copies of {} at {RATE} events/s",
+        hangups.iter().flatten().count(),
+        common::CAPTURE
     );
 
     let dir = tempfile::tempdir()?;
@@ -137,22 +138,6 @@ fn main() -> anyhow::Result<()> {
         status.events_processed.load(Ordering::Relaxed),
     );
     Ok(())
-}
-
-/// Builds (once) the amplified feed under target/ with the shared amplify tool.
-fn amplified(root: &Path) -> anyhow::Result<PathBuf> {
-    let out = root.join(format!("target/bench-data/mix-{COPIES}x.ami"));
-    if !out.exists() {
-        std::fs::create_dir_all(out.parent().unwrap_or(root))?;
-        let status = Command::new("python3")
-            .arg(root.join("../shared/tools/amplify-capture.py"))
-            .arg(root.join(CAPTURE))
-            .arg(COPIES.to_string())
-            .arg(&out)
-            .status()?;
-        anyhow::ensure!(status.success(), "amplify-capture.py failed");
-    }
-    Ok(out)
 }
 
 /// `(Linkedid, Timestamp as RFC 3339 ms)` of a `Hangup` event, the form the store writes.

@@ -11,7 +11,7 @@ use crate::callbacks::ShownStatus;
 use crate::config::Config;
 use crate::output;
 use crate::pipeline::Pipeline;
-use crate::replay::replay_into;
+use crate::replay::{replay_into, replay_pipelined};
 use crate::report::{self, ReportBy, ReportFormat};
 use crate::store::Store;
 use crate::time::{LocalTime, PbxClock};
@@ -45,6 +45,10 @@ pub enum Command {
         /// Print the number of events by name instead of nothing.
         #[arg(long)]
         stats: bool,
+        /// Read, parse and track on one thread (slower; the same results as the default, which
+        /// reads and frames on a second thread).
+        #[arg(long)]
+        single_thread: bool,
         /// Capture files, replayed in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -119,8 +123,15 @@ pub fn main(cli: Cli) -> ExitCode {
             config,
             db,
             stats,
+            single_thread,
             files,
-        } => replay_command(config.as_deref(), &db, stats, &files, stdout),
+        } => {
+            let how = ReplayOptions {
+                stats,
+                single_thread,
+            };
+            replay_command(config.as_deref(), &db, how, &files, stdout)
+        }
         Command::Missed {
             db,
             since,
@@ -177,12 +188,21 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The `replay` switches.
+#[derive(Debug, Clone, Copy)]
+struct ReplayOptions {
+    /// `--stats`.
+    stats: bool,
+    /// `--single-thread`.
+    single_thread: bool,
+}
+
 /// `missedcalld replay`: captures through tracker and store into `db` (`--db` wins over the
 /// config's `store.path`).
 fn replay_command(
     config: Option<&Path>,
     db: &Path,
-    stats: bool,
+    how: ReplayOptions,
     files: &[PathBuf],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -193,16 +213,22 @@ fn replay_command(
     crate::logging::init(&cfg.log)?;
     let mut settings = crate::daemon::store_settings(&cfg)?;
     settings.path = db.to_path_buf();
+    // Nobody waits to see a replayed call: big transactions.
+    settings.batch_linger = settings.batch_max_delay;
     let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
     let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
     let started = std::time::Instant::now();
-    let seen = replay_into(files, &mut pipeline)?;
+    let seen = if how.single_thread {
+        replay_into(files, &mut pipeline)?
+    } else {
+        replay_pipelined(files, &mut pipeline)?
+    };
     pipeline
         .into_sink()
         .close()
         .context("committing the replay")?;
     let secs = started.elapsed().as_secs_f64();
-    if stats {
+    if how.stats {
         write!(out, "{}", seen.render())?;
         writeln!(
             out,

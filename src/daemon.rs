@@ -2,13 +2,17 @@
 //! reload and SIGTERM shutdown.
 //!
 //! ```text
-//!  ami::client task ──ClientEvent──▶ router (async) ──Work──▶ pipeline thread ──▶ store writer thread
-//!     (socket: frame, parse, queue)   signals, reload, ticks    tracker + Store::record (may block)
+//!  ami-reader thread ──ClientEvent──▶ router (async) ══spill queue══▶ pipeline thread ──▶ store writer thread
+//!  (client task: socket,               signals, reload,  (+ Work)       tracker + Store::record (may block)
+//!   frame, parse, queue)               ticks
 //! ```
 //! Invariants:
-//! - The socket reader never waits for anything slow: both queues behind it are unbounded and
-//!   the client's published queue depth counts an event until the pipeline thread is done with
-//!   it, so the depth warnings measure the real backlog.
+//! - The socket reader never waits for anything slow: the router moves every batch of events
+//!   it receives into the [`crate::spill`] queue, which holds up to [`QUEUE_MEMORY_LIMIT`]
+//!   bytes in memory and spills the rest to a file next to the database, so a burst neither
+//!   blocks the reader nor grows memory without bound. The pipeline thread is woken once per
+//!   batch (a `Work::Events` doorbell), not once per event; any other `Work` is handled after
+//!   the events queued before it.
 //! - Shutdown (SIGTERM, SIGINT, or the caller's `shutdown` future): the client logs off, every
 //!   event already received is processed, the store commits and closes; then `run` returns
 //!   `Ok`. Calls still in progress are saved beside the database ([`saved_calls_path`]) and
@@ -46,6 +50,9 @@ use crate::time::LocalTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
+/// Bytes of AMI events held in memory between the router and the pipeline thread; beyond it
+/// events go to the spill file.
+pub const QUEUE_MEMORY_LIMIT: usize = crate::spill::DEFAULT_MEMORY_LIMIT;
 /// How long the old AMI client gets to log off when `[ami]` changes or at shutdown.
 const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -66,8 +73,8 @@ pub struct DaemonStatus {
 
 /// What the router hands the pipeline thread.
 enum Work {
-    /// One client event; `depth` is the queue-depth counter of the client that produced it.
-    Client(ClientEvent, Arc<AtomicUsize>),
+    /// Events were queued in the spill queue while the thread was idle.
+    Events,
     /// Expire calls that went quiet.
     Tick,
     /// New tracker settings.
@@ -163,16 +170,20 @@ pub async fn run_controlled(
     let store = Store::open(store_settings(&cfg)?)
         .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
+    let (mut queue, queue_rx) = crate::spill::queue(&spill_dir(&cfg), QUEUE_MEMORY_LIMIT)
+        .context("creating the AMI event queue")?;
     let worker = spawn_worker(
         cfg.calls.clone(),
         store,
         state_path,
         work_rx,
+        queue_rx,
         Arc::clone(&status),
     )?;
 
     let mut client_cancel = CancellationToken::new();
-    let mut client = client::spawn(client_config(&cfg, secret), client_cancel.clone());
+    let mut client = client::spawn_dedicated(client_config(&cfg, secret), client_cancel.clone())
+        .context("starting the AMI reader thread")?;
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -181,7 +192,7 @@ pub async fn run_controlled(
             biased;
             ctl = controls.recv() => match ctl {
                 Some(Control::Reload) => {
-                    match reload(&config_path, &cfg, &work_tx, &mut client, &mut client_cancel).await {
+                    match reload(&config_path, &cfg, &work_tx, &mut queue, &mut client, &mut client_cancel).await {
                         Ok(Some(new)) => {
                             cfg = new;
                             status.reloads.fetch_add(1, Ordering::Relaxed);
@@ -197,7 +208,7 @@ pub async fn run_controlled(
             },
             ev = client.events.recv() => match ev {
                 Some(ev) => {
-                    if work_tx.send(Work::Client(ev, Arc::clone(&client.queue_depth))).is_err() {
+                    if !forward(&mut client, Some(ev), &mut queue, &work_tx) {
                         break Err(anyhow!("the pipeline thread stopped"));
                     }
                 }
@@ -212,7 +223,7 @@ pub async fn run_controlled(
     };
 
     // Stop the client, hand over what it already received, then let the pipeline finish.
-    stop_client(&mut client, &client_cancel, &work_tx).await;
+    stop_client(&mut client, &client_cancel, &mut queue, &work_tx).await;
     let _ = work_tx.send(Work::Stop);
     drop(work_tx);
     let joined = tokio::task::spawn_blocking(move || worker.join())
@@ -292,10 +303,34 @@ pub fn store_settings(cfg: &Config) -> anyhow::Result<StoreSettings> {
     Ok(s)
 }
 
+/// Where the spill file goes: the state directory, i.e. the database's.
+fn spill_dir(cfg: &Config) -> PathBuf {
+    match cfg.store.path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Moves `first` and every event the client has queued behind it into the spill queue (one
+/// wake-up of the pipeline thread for all of them). False when the pipeline thread is gone.
+fn forward(
+    client: &mut ClientHandle,
+    first: Option<ClientEvent>,
+    queue: &mut crate::spill::QueueSender,
+    work_tx: &std_mpsc::Sender<Work>,
+) -> bool {
+    let rest = std::iter::from_fn(|| client.events.try_recv().ok());
+    let mut moved = 0;
+    let wake = queue.push(first.into_iter().chain(rest).inspect(|_| moved += 1));
+    client.queue_depth.fetch_sub(moved, Ordering::Relaxed);
+    !wake || work_tx.send(Work::Events).is_ok()
+}
+
 /// Cancels the client, waits for it briefly, and forwards the events it had queued.
 async fn stop_client(
     client: &mut ClientHandle,
     cancel: &CancellationToken,
+    queue: &mut crate::spill::QueueSender,
     work_tx: &std_mpsc::Sender<Work>,
 ) {
     cancel.cancel();
@@ -306,9 +341,7 @@ async fn stop_client(
         warn!("the AMI client did not stop in time; aborting it");
         client.task.abort();
     }
-    while let Ok(ev) = client.events.try_recv() {
-        let _ = work_tx.send(Work::Client(ev, Arc::clone(&client.queue_depth)));
-    }
+    forward(client, None, queue, work_tx);
 }
 
 /// Loads the file again and applies what changed. `Ok(None)`: nothing to apply.
@@ -316,6 +349,7 @@ async fn reload(
     path: &Path,
     old: &Config,
     work_tx: &std_mpsc::Sender<Work>,
+    queue: &mut crate::spill::QueueSender,
     client: &mut ClientHandle,
     client_cancel: &mut CancellationToken,
 ) -> anyhow::Result<Option<Config>> {
@@ -356,9 +390,10 @@ async fn reload(
     }
     if change.ami_changed {
         info!("[ami] changed: reconnecting");
-        stop_client(client, client_cancel, work_tx).await;
+        stop_client(client, client_cancel, queue, work_tx).await;
         *client_cancel = CancellationToken::new();
-        *client = client::spawn(client_config(&new, secret), client_cancel.clone());
+        *client = client::spawn_dedicated(client_config(&new, secret), client_cancel.clone())
+            .context("starting the AMI reader thread")?;
     }
     if change.notify_changed {
         warn_notifications(&new);
@@ -372,11 +407,12 @@ fn spawn_worker(
     store: Store,
     state_path: PathBuf,
     rx: std_mpsc::Receiver<Work>,
+    queue: crate::spill::QueueReceiver,
     status: Arc<DaemonStatus>,
 ) -> anyhow::Result<ThreadHandle<Result<(), anyhow::Error>>> {
     std::thread::Builder::new()
         .name("pipeline".into())
-        .spawn(move || worker(tracker, store, state_path, rx, status))
+        .spawn(move || worker(tracker, store, state_path, rx, queue, status))
         .context("starting the pipeline thread")
 }
 
@@ -386,6 +422,7 @@ fn worker(
     store: Store,
     mut state_path: PathBuf,
     rx: std_mpsc::Receiver<Work>,
+    mut queue: crate::spill::QueueReceiver,
     status: Arc<DaemonStatus>,
 ) -> anyhow::Result<()> {
     let store = Rc::new(RefCell::new(store));
@@ -393,12 +430,12 @@ fn worker(
     let result = (|| -> anyhow::Result<()> {
         restore_calls(&mut pipeline, &state_path)?;
         while let Ok(work) = rx.recv() {
+            // Events queued before this work first (a Stop then finds nothing left behind).
+            while let Some(ev) = queue.pop() {
+                on_client_event(&mut pipeline, ev, &status)?;
+            }
             match work {
-                Work::Client(ev, depth) => {
-                    let r = on_client_event(&mut pipeline, ev, &status);
-                    depth.fetch_sub(1, Ordering::Relaxed);
-                    r?;
-                }
+                Work::Events => {}
                 Work::Tick => {
                     pipeline.tick(LocalTime::now())?;
                     debug!(

@@ -27,5 +27,6 @@ pub mod replay;
 pub mod report;
 pub mod secret;
 pub mod signals;
+pub mod spill;
 pub mod store;
 pub mod time;

@@ -4,17 +4,21 @@
 //! is the `Timestamp` header (events without one take the last time seen). Files are one
 //! stream in order, so a call may span two files; calls still open at the end are finished
 //! with the `gap` flag.
+//!
+//! [`replay_pipelined`] (what the `replay` command runs) reads and frames on one thread and
+//! parses and tracks on the calling one, handing frames over in batches; [`replay_into`] does both on one thread
+//! and is the reference the pipelined path must match byte for byte.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use bytes::BytesMut;
-use tokio_util::codec::Decoder;
+use bytes::{Bytes, BytesMut};
 
-use crate::ami::{AmiCodec, Frame, Message};
+use crate::ami::codec::RawFrame;
+use crate::ami::{AmiCodec, Message};
 use crate::pipeline::{CallSink, Pipeline};
 use crate::time::EventTime;
 
@@ -34,13 +38,31 @@ pub struct ReplayStats {
     pub by_name: BTreeMap<String, u64>,
 }
 
+/// Frames handed from the framing thread to the tracking thread at once: one channel
+/// hand-off per batch instead of one per event.
+const BATCH: usize = 2048;
+/// Batches in flight between the two threads; bounds the memory a fast framer can fill.
+const BATCHES_IN_FLIGHT: usize = 4;
+
 /// Decodes every message of `files` in order and hands each to `each` with the event clock.
 pub fn for_each_message(
     files: &[PathBuf],
     mut each: impl FnMut(&Message, EventTime) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
+    let mut clocked = Clocked::default();
+    frame_files(files, |frame| match clocked.message(frame) {
+        Some((msg, clock)) => each(&msg, clock),
+        None => Ok(()),
+    })
+}
+
+/// Reads `files` in order and hands each message's frame to `each`, unparsed (banners are
+/// skipped). Returns the bytes read.
+fn frame_files(
+    files: &[PathBuf],
+    mut each: impl FnMut(Bytes) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
     let mut bytes_read = 0u64;
-    let mut clock = EventTime::default();
     for path in files {
         let mut file =
             File::open(path).with_context(|| format!("cannot open capture {}", path.display()))?;
@@ -54,19 +76,14 @@ pub fn for_each_message(
             let eof = n == 0;
             loop {
                 let frame = if eof {
-                    codec.decode_eof(&mut buf)
+                    codec.decode_raw_eof(&mut buf)
                 } else {
-                    codec.decode(&mut buf)
+                    codec.decode_raw(&mut buf)
                 }
                 .with_context(|| format!("decoding {}", path.display()))?;
                 match frame {
-                    Some(Frame::Message(msg)) => {
-                        if let Some(t) = msg.get("Timestamp").and_then(EventTime::parse_ami) {
-                            clock = clock.max(t);
-                        }
-                        each(&msg, clock)?;
-                    }
-                    Some(Frame::Banner(_)) => {}
+                    Some(RawFrame::Message(frame)) => each(frame)?,
+                    Some(RawFrame::Banner(_)) => {}
                     None => break,
                 }
             }
@@ -76,6 +93,25 @@ pub fn for_each_message(
         }
     }
     Ok(bytes_read)
+}
+
+/// Parses frames in stream order and keeps the event clock: the newest `Timestamp` so far
+/// (events without one take it).
+#[derive(Default)]
+struct Clocked {
+    parser: AmiCodec,
+    clock: EventTime,
+}
+
+impl Clocked {
+    /// The message of `frame` with its clock; `None` for a malformed frame (logged).
+    fn message(&mut self, frame: Bytes) -> Option<(Message, EventTime)> {
+        let msg = self.parser.parse_frame(frame)?;
+        if let Some(t) = msg.get("Timestamp").and_then(EventTime::parse_ami) {
+            self.clock = self.clock.max(t);
+        }
+        Some((msg, self.clock))
+    }
 }
 
 fn read_chunk(file: &mut File, buf: &mut BytesMut, path: &Path) -> anyhow::Result<usize> {
@@ -95,31 +131,144 @@ fn read_chunk(file: &mut File, buf: &mut BytesMut, path: &Path) -> anyhow::Resul
     Ok(n)
 }
 
-/// Replays `files` into `pipeline`, then finishes the calls left open.
+/// Counts messages and events by name without allocating per event: a name is copied once,
+/// the first time it is seen.
+#[derive(Default)]
+struct Counter {
+    messages: u64,
+    events: u64,
+    by_name: HashMap<Box<[u8]>, u64, foldhash::fast::FixedState>,
+}
+
+impl Counter {
+    fn add(&mut self, msg: &Message) {
+        self.messages += 1;
+        let Some(name) = msg.event_name() else { return };
+        self.events += 1;
+        match self.by_name.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_name.insert(name.into(), 1);
+            }
+        }
+    }
+
+    fn into_stats(self, bytes: u64) -> ReplayStats {
+        let mut by_name = BTreeMap::new();
+        for (name, n) in self.by_name {
+            *by_name
+                .entry(String::from_utf8_lossy(&name).into_owned())
+                .or_insert(0) += n;
+        }
+        ReplayStats {
+            bytes,
+            messages: self.messages,
+            events: self.events,
+            by_name,
+        }
+    }
+}
+
+/// Replays `files` into `pipeline` on the calling thread, then finishes the calls left open.
 pub fn replay_into<S>(files: &[PathBuf], pipeline: &mut Pipeline<S>) -> anyhow::Result<ReplayStats>
 where
     S: CallSink,
     S::Error: std::error::Error + Send + Sync + 'static,
 {
-    let mut stats = ReplayStats::default();
-    stats.bytes = for_each_message(files, |msg, _clock| {
-        stats.messages += 1;
-        if let Some(name) = msg.event_name() {
-            stats.events += 1;
-            match stats.by_name.get_mut(&*String::from_utf8_lossy(name)) {
-                Some(n) => *n += 1,
-                None => {
-                    stats
-                        .by_name
-                        .insert(String::from_utf8_lossy(name).into_owned(), 1);
-                }
-            }
+    let mut counter = Counter::default();
+    let mut parser = AmiCodec::new();
+    let bytes = frame_files(files, |frame| {
+        if let Some(msg) = parser.parse_frame(frame) {
+            counter.add(&msg);
+            pipeline.on_recorded(&msg)?;
         }
-        pipeline.on_recorded(msg)?;
         Ok(())
     })?;
     pipeline.finish_all()?;
-    Ok(stats)
+    Ok(counter.into_stats(bytes))
+}
+
+/// The framing thread gave up because the tracking side stopped first (its error wins).
+#[derive(Debug, thiserror::Error)]
+#[error("the tracking side stopped")]
+struct TrackingStopped;
+
+/// [`replay_into`] on two cores: a thread reads and frames while the calling thread parses
+/// and tracks, in batches of [`BATCH`] frames. Same order, same results.
+pub fn replay_pipelined<S>(
+    files: &[PathBuf],
+    pipeline: &mut Pipeline<S>,
+) -> anyhow::Result<ReplayStats>
+where
+    S: CallSink,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    replay_in_batches(files, pipeline, BATCH)
+}
+
+/// [`replay_pipelined`] with `batch` messages per hand-off (tests use small ones).
+pub fn replay_in_batches<S>(
+    files: &[PathBuf],
+    pipeline: &mut Pipeline<S>,
+    batch_len: usize,
+) -> anyhow::Result<ReplayStats>
+where
+    S: CallSink,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let batch_len = batch_len.max(1);
+    // Frames are parsed on the tracking thread: framing alone is about as much work as
+    // parsing plus tracking, which balances the two cores.
+    type Batch = Vec<Bytes>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    // Emptied batches go back to the framing thread, so their buffers are allocated once.
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        let framer = std::thread::Builder::new()
+            .name("replay-frame".into())
+            .spawn_scoped(scope, move || -> anyhow::Result<u64> {
+                let mut batch = Vec::with_capacity(batch_len);
+                let bytes = frame_files(files, |frame| {
+                    batch.push(frame);
+                    if batch.len() >= batch_len {
+                        let next = spare_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(batch_len));
+                        tx.send(std::mem::replace(&mut batch, next))
+                            .map_err(|_| TrackingStopped)?;
+                    }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    tx.send(batch).map_err(|_| TrackingStopped)?;
+                }
+                Ok(bytes)
+            })
+            .context("starting the framing thread")?;
+        let mut counter = Counter::default();
+        let mut parser = AmiCodec::new();
+        let tracked = (|| -> anyhow::Result<()> {
+            for mut batch in rx.iter() {
+                for frame in batch.drain(..) {
+                    if let Some(msg) = parser.parse_frame(frame) {
+                        counter.add(&msg);
+                        pipeline.on_recorded(&msg)?;
+                    }
+                }
+                let _ = spare_tx.send(batch);
+            }
+            Ok(())
+        })();
+        // On a tracking error the framer's next send fails and it stops.
+        drop(rx);
+        let framed = framer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the framing thread panicked"))?;
+        tracked?;
+        let stats = counter.into_stats(framed?);
+        pipeline.finish_all()?;
+        Ok(stats)
+    })
 }
 
 impl ReplayStats {

@@ -474,3 +474,48 @@ async fn stalled_consumer_never_blocks_the_server_and_loses_nothing() {
     );
     stop(handle, cancel).await;
 }
+
+/// The client on its own thread (what the daemon runs): events written one by one, as Asterisk
+/// does, arrive complete and in order although the reader sleeps after small reads, a burst is
+/// read on without pausing, and cancel ends the task.
+#[tokio::test]
+async fn dedicated_reader_thread_delivers_everything_in_order() {
+    const TRICKLE: usize = 300;
+    const BURST: usize = 5_000;
+    let server = FakeAmi::start(|mut conn, _| async move {
+        conn.accept_session(USER, SECRET).await;
+        for i in 0..TRICKLE {
+            conn.send(&[("Event", "Newchannel"), ("Seq", &i.to_string())])
+                .await;
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let mut burst = Vec::new();
+        for i in TRICKLE..TRICKLE + BURST {
+            burst.extend(render(&[("Event", "Newchannel"), ("Seq", &i.to_string())]));
+        }
+        conn.send_raw(&burst).await;
+        conn.serve(true).await;
+    })
+    .await;
+    let cancel = CancellationToken::new();
+    let mut cfg = config(&server);
+    cfg.read_pause = Duration::from_millis(10);
+    let mut handle = client::spawn_dedicated(cfg, cancel.clone()).expect("reader thread");
+    expect_connected(&mut handle).await;
+    let started = Instant::now();
+    for i in 0..TRICKLE + BURST {
+        let ClientEvent::Message { msg, .. } = next(&mut handle).await else {
+            panic!("expected event {i}")
+        };
+        assert_eq!(msg.get_str("Seq").as_deref(), Some(i.to_string().as_str()));
+    }
+    // 300 events over about 30 ms of writes, then 5,000 at once: far below a pause per event.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    stop(handle, cancel).await;
+}

@@ -10,12 +10,12 @@
 //! make sense through the daemon's reconnect path, so this file skips them (their replay through
 //! the daemon and the stand-in PBX is tested with the reconnect code).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-mod support;
 use support::expect::{check, missedcalld as bin, missedcalld_json as json};
 
 fn fixtures() -> Vec<PathBuf> {

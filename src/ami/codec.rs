@@ -40,6 +40,15 @@ pub enum AmiError {
     Action(#[from] ActionError),
 }
 
+/// A unit of the AMI stream as framed, before parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawFrame {
+    /// The banner line without its line end.
+    Banner(Bytes),
+    /// The bytes of one message (event, response or list item).
+    Message(Bytes),
+}
+
 /// One unit of the AMI stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
@@ -205,11 +214,12 @@ impl AmiCodec {
         Scan::More
     }
 
-    fn parse(&mut self, frame: Bytes) -> Option<Frame> {
+    /// Parses a frame of [`AmiCodec::decode_raw`]; a malformed one is logged and dropped.
+    pub fn parse_frame(&mut self, frame: Bytes) -> Option<Message> {
         match parser::parse_message_with_capacity(frame.clone(), self.header_hint) {
             Ok(msg) => {
                 self.header_hint = (msg.len() + 4).clamp(8, 128);
-                Some(Frame::Message(msg))
+                Some(msg)
             }
             Err(err) => {
                 warn!(%err, head = %preview(&frame), "dropping a malformed AMI message");
@@ -224,11 +234,10 @@ fn memrrchr_line_start(src: &[u8]) -> usize {
     memrchr(b'\n', src).map_or(0, |p| p + 1)
 }
 
-impl Decoder for AmiCodec {
-    type Item = Frame;
-    type Error = AmiError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+impl AmiCodec {
+    /// The next frame, split off `src` but not parsed: [`Decoder::decode`] is this plus
+    /// [`AmiCodec::parse_frame`], and a caller may parse on another thread instead.
+    pub fn decode_raw(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, AmiError> {
         loop {
             match self.state {
                 State::Start | State::Idle => {
@@ -267,7 +276,7 @@ impl Decoder for AmiCodec {
                             let len = text.len();
                             let line = src.split_to(nl + 1).freeze();
                             self.enter_idle();
-                            return Ok(Some(Frame::Banner(line.slice(..len))));
+                            return Ok(Some(RawFrame::Banner(line.slice(..len))));
                         }
                     }
                     if text.is_empty() {
@@ -320,10 +329,7 @@ impl Decoder for AmiCodec {
                                 continue;
                             }
                             let frame = src.split_to(end).freeze();
-                            match self.parse(frame) {
-                                Some(f) => return Ok(Some(f)),
-                                None => continue,
-                            }
+                            return Ok(Some(RawFrame::Message(frame)));
                         }
                         Scan::More => {
                             if src.len() > self.max_message_bytes {
@@ -390,8 +396,9 @@ impl Decoder for AmiCodec {
         }
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
-        if let Some(frame) = self.decode(src)? {
+    /// [`AmiCodec::decode_raw`] at the end of the stream (what [`Decoder::decode_eof`] parses).
+    pub fn decode_raw_eof(&mut self, src: &mut BytesMut) -> Result<Option<RawFrame>, AmiError> {
+        if let Some(frame) = self.decode_raw(src)? {
             return Ok(Some(frame));
         }
         if src.is_empty() {
@@ -405,7 +412,7 @@ impl Decoder for AmiCodec {
             State::Discard { .. } | State::LongLine { .. } => Ok(None),
             State::Start if strip_cr(&rest).starts_with(BANNER_PREFIX) => {
                 let len = strip_cr(&rest).len();
-                Ok(Some(Frame::Banner(rest.slice(..len))))
+                Ok(Some(RawFrame::Banner(rest.slice(..len))))
             }
             State::Start | State::Idle if memchr(b':', &rest).is_none() => {
                 if !strip_cr(&rest).is_empty() {
@@ -422,7 +429,42 @@ impl Decoder for AmiCodec {
                     );
                     return Ok(None);
                 }
-                Ok(self.parse(rest))
+                Ok(Some(RawFrame::Message(rest)))
+            }
+        }
+    }
+}
+
+impl Decoder for AmiCodec {
+    type Item = Frame;
+    type Error = AmiError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        self.decode_parsed(src, false)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        self.decode_parsed(src, true)
+    }
+}
+
+impl AmiCodec {
+    /// The next raw frame, parsed; malformed messages are skipped.
+    fn decode_parsed(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<Frame>, AmiError> {
+        loop {
+            let raw = if eof {
+                self.decode_raw_eof(src)?
+            } else {
+                self.decode_raw(src)?
+            };
+            match raw {
+                None => return Ok(None),
+                Some(RawFrame::Banner(b)) => return Ok(Some(Frame::Banner(b))),
+                Some(RawFrame::Message(frame)) => {
+                    if let Some(msg) = self.parse_frame(frame) {
+                        return Ok(Some(Frame::Message(msg)));
+                    }
+                }
             }
         }
     }

@@ -190,6 +190,7 @@ impl Writer {
     /// Serves commands until every sender is gone, then returns after the last commit.
     pub(super) fn run(mut self, rx: Receiver<Cmd>) {
         let batch_max = self.settings.batch_max.max(1);
+        let linger = self.settings.batch_linger;
         while let Ok(first) = rx.recv() {
             let started = Instant::now();
             let mut calls = Vec::new();
@@ -207,12 +208,22 @@ impl Writer {
                         break;
                     }
                 }
-                if calls.len() >= batch_max || started.elapsed() >= self.settings.batch_max_delay {
+                let elapsed = started.elapsed();
+                if calls.len() >= batch_max || elapsed >= self.settings.batch_max_delay {
                     break;
                 }
                 match rx.try_recv() {
                     Ok(cmd) => next = Some(cmd),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Disconnected) => break,
+                    // Someone waits for a flush, or no lingering: commit now.
+                    Err(TryRecvError::Empty) if !flushes.is_empty() || linger.is_zero() => break,
+                    Err(TryRecvError::Empty) => {
+                        let wait = linger.min(self.settings.batch_max_delay - elapsed);
+                        match rx.recv_timeout(wait) {
+                            Ok(cmd) => next = Some(cmd),
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
             if !calls.is_empty() {

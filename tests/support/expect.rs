@@ -5,8 +5,6 @@
 //! agent's true ring end) counts as right anywhere inside its `gap_started_at`..`gap_ended_at`
 //! window, while what was known before the gap (DID, queue, agents, ring starts) must match.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 /// Seconds of slack on every time compared.
@@ -169,17 +167,7 @@ pub fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> V
 
 /// Runs the compiled `missedcalld` with `args`; its stdout (it must succeed).
 pub fn missedcalld(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "missedcalld {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(super::cli::run_ok(args)).unwrap()
 }
 
 /// [`missedcalld`] with a JSON output, parsed.
