@@ -8,10 +8,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::callbacks::ShownStatus;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 use crate::output;
 use crate::pipeline::Pipeline;
-use crate::replay::{replay_into, replay_pipelined};
+use crate::replay::{check_inputs, replay_into, replay_pipelined};
 use crate::report::{self, ReportBy, ReportFormat};
 use crate::store::Store;
 use crate::time::{LocalTime, PbxClock};
@@ -31,7 +31,7 @@ pub enum Command {
     /// Run the daemon: connect to AMI and record missed calls and callback tasks.
     Run {
         /// Configuration file (TOML).
-        #[arg(long, default_value = "/etc/missedcalld/missedcalld.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
     /// Feed recorded raw AMI byte streams through the pipeline into a database.
@@ -107,7 +107,7 @@ pub enum Command {
     /// Validate a configuration file and name the bad field.
     CheckConfig {
         /// Configuration file (TOML).
-        #[arg(long, default_value = "/etc/missedcalld/missedcalld.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
     /// Show the daemon working on the bundled sample captures, no PBX needed.
@@ -165,7 +165,7 @@ pub fn main(cli: Cli) -> ExitCode {
             report::run(&db, &req, stdout)
         }
         Command::CheckConfig { config } => {
-            return crate::config::check_config(&config, stdout, &mut std::io::stderr());
+            return check_config(&config, stdout, &mut std::io::stderr());
         }
         Command::Demo => crate::demo::run_command(),
     };
@@ -211,23 +211,36 @@ fn replay_command(
         None => Config::default(),
     };
     crate::logging::init(&cfg.log)?;
+    check_inputs(files)?;
     let mut settings = crate::daemon::store_settings(&cfg)?;
     settings.path = db.to_path_buf();
     // Nobody waits to see a replayed call: big transactions.
     settings.batch_linger = settings.batch_max_delay;
-    let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
-    let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
-    let started = std::time::Instant::now();
-    let seen = if how.single_thread {
-        replay_into(files, &mut pipeline)?
-    } else {
-        replay_pipelined(files, &mut pipeline)?
+    let created = !db.exists();
+    let replayed = (|| {
+        let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
+        let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
+        let started = std::time::Instant::now();
+        let seen = if how.single_thread {
+            replay_into(files, &mut pipeline)?
+        } else {
+            replay_pipelined(files, &mut pipeline)?
+        };
+        pipeline
+            .into_sink()
+            .close()
+            .context("committing the replay")?;
+        anyhow::Ok((seen, started.elapsed().as_secs_f64()))
+    })();
+    let (seen, secs) = match replayed {
+        Ok(done) => done,
+        Err(e) => {
+            if created {
+                remove_database(db);
+            }
+            return Err(e);
+        }
     };
-    pipeline
-        .into_sink()
-        .close()
-        .context("committing the replay")?;
-    let secs = started.elapsed().as_secs_f64();
     if how.stats {
         write!(out, "{}", seen.render())?;
         writeln!(
@@ -238,6 +251,39 @@ fn replay_command(
         )?;
     }
     Ok(())
+}
+
+/// Removes a database file this command created (with its WAL and shared-memory files).
+fn remove_database(db: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// `missedcalld check-config`: prints `OK: <path>` and a summary (exit 0) or the error naming
+/// the field (exit 1).
+pub fn check_config(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
+    match Config::load(path) {
+        Ok(cfg) => {
+            let _ = writeln!(out, "OK: {}", path.display());
+            let _ = writeln!(out, "{}", cfg.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e @ (ConfigError::Invalid { .. } | ConfigError::SecretFile { .. })) => {
+            let _ = writeln!(
+                err,
+                "missedcalld: invalid configuration: {}: {e}",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            let _ = writeln!(err, "missedcalld: invalid configuration: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `--status` takes the contract spellings of [`ShownStatus`].

@@ -15,7 +15,9 @@
 //!   the events queued before it.
 //! - Shutdown (SIGTERM, SIGINT, or the caller's `shutdown` future): the client logs off, every
 //!   event already received is processed, the store commits and closes; then `run` returns
-//!   `Ok`. Calls still in progress are saved beside the database ([`saved_calls_path`]) and
+//!   `Ok`. A database that cannot commit (full disk) gets [`STORE_STOP_BUDGET`]; the calls it
+//!   could not take are logged one by one at ERROR and `run` returns an error.
+//!   Calls still in progress are saved beside the database ([`saved_calls_path`]) and
 //!   restored at the next start before the first resync, so a restart loses nothing.
 //! - Reload (SIGHUP): a new configuration that fails to load or apply is logged and the running
 //!   one is kept. Only what changed is rebuilt; the AMI session stays up unless `[ami]` or the
@@ -37,15 +39,15 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::ami::client::{self, AuthMethod, ClientConfig, ClientEvent, ClientHandle};
+use crate::ami::client::{self, ClientConfig, ClientEvent, ClientHandle};
 use crate::callbacks::TaskRules;
 use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
-use crate::config::{AuthKind, Config, ResolvedSecret};
+use crate::config::Config;
 use crate::logging;
 use crate::pipeline::{CallSink, Pipeline};
 use crate::signals::{Control, SignalListener};
-use crate::store::{Store, StoreError, StoreSettings};
+use crate::store::{StopDeadline, Store, StoreError, StoreSettings};
 use crate::time::LocalTime;
 
 /// How often calls that went quiet are looked for when no events arrive.
@@ -55,6 +57,10 @@ pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
 pub const QUEUE_MEMORY_LIMIT: usize = crate::spill::DEFAULT_MEMORY_LIMIT;
 /// How long the old AMI client gets to log off when `[ami]` changes or at shutdown.
 const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// From the stop signal, how long the database may take to commit what is left; after that a
+/// batch that fails (a full disk) is logged call by call and given up. With the client's 2 s
+/// and one SQLite busy wait (5 s) a stop stays well inside systemd's `TimeoutStopSec=20s`.
+pub const STORE_STOP_BUDGET: Duration = Duration::from_secs(6);
 
 /// Live counters of a running daemon (for the demo, tests and status logs).
 #[derive(Debug, Default)]
@@ -157,7 +163,7 @@ pub async fn run_controlled(
     status: Arc<DaemonStatus>,
 ) -> anyhow::Result<()> {
     let mut cfg = Config::load(&config_path).map_err(|e| anyhow!("{e}"))?;
-    let secret = usable_secret(&cfg)?;
+    let ami = client_config(&cfg)?;
     info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config_path.display(),
@@ -167,7 +173,10 @@ pub async fn run_controlled(
     warn_notifications(&cfg);
 
     let state_path = saved_calls_path(&cfg.store.path);
-    let store = Store::open(store_settings(&cfg)?)
+    let stop = StopDeadline::default();
+    let mut settings = store_settings(&cfg)?;
+    settings.stop = stop.clone();
+    let store = Store::open(settings)
         .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
     let (mut queue, queue_rx) = crate::spill::queue(&spill_dir(&cfg), QUEUE_MEMORY_LIMIT)
@@ -182,7 +191,7 @@ pub async fn run_controlled(
     )?;
 
     let mut client_cancel = CancellationToken::new();
-    let mut client = client::spawn_dedicated(client_config(&cfg, secret), client_cancel.clone())
+    let mut client = client::spawn_dedicated(ami, client_cancel.clone())
         .context("starting the AMI reader thread")?;
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -223,6 +232,7 @@ pub async fn run_controlled(
     };
 
     // Stop the client, hand over what it already received, then let the pipeline finish.
+    stop.set(std::time::Instant::now() + STORE_STOP_BUDGET);
     stop_client(&mut client, &client_cancel, &mut queue, &work_tx).await;
     let _ = work_tx.send(Work::Stop);
     drop(work_tx);
@@ -237,20 +247,21 @@ pub async fn run_controlled(
     Ok(())
 }
 
-/// The secret `run` logs in with: a configured `[ami]` and a secret from one of its sources.
-fn usable_secret(cfg: &Config) -> anyhow::Result<ResolvedSecret> {
-    if cfg.ami.is_none() {
+/// The client settings `run` uses: a configured `[ami]` whose secret came from one of its
+/// sources.
+pub fn client_config(cfg: &Config) -> anyhow::Result<ClientConfig> {
+    let ami = cfg
+        .ami
+        .clone()
+        .ok_or_else(|| anyhow!("ami: no [ami] table in the configuration; `run` needs one"))?;
+    if cfg.ami_secret_source.is_none() {
         return Err(anyhow!(
-            "ami: no [ami] table in the configuration; `run` needs one"
-        ));
-    }
-    cfg.ami_secret.clone().ok_or_else(|| {
-        anyhow!(
             "ami.secret: not set; give secret, secret_file, or the systemd credential \
              $CREDENTIALS_DIRECTORY/{}",
             crate::config::CREDENTIAL_NAME
-        )
-    })
+        ));
+    }
+    Ok(ami)
 }
 
 fn warn_notifications(cfg: &Config) {
@@ -262,33 +273,10 @@ fn warn_notifications(cfg: &Config) {
     }
 }
 
-/// The client settings for `cfg` (which must have `[ami]`).
-pub fn client_config(cfg: &Config, secret: ResolvedSecret) -> ClientConfig {
-    let ami = cfg.ami.clone().unwrap_or_default();
-    let mut c = ClientConfig::new(
-        ami.host.clone(),
-        ami.port,
-        ami.username.clone(),
-        secret.secret,
-    );
-    c.auth = match ami.auth {
-        AuthKind::Plain => AuthMethod::Plain,
-        AuthKind::Md5 => AuthMethod::Md5,
-    };
-    c.ping_interval = ami.ping_interval();
-    c.ping_timeout = ami.ping_timeout();
-    c.backoff_min = ami.reconnect_min();
-    c.backoff_max = ami.reconnect_max();
-    c.stable_after = ami.stable_after();
-    c.max_message_bytes = ami.max_message_bytes;
-    c.connect_timeout = ami.connect_timeout();
-    c
-}
-
 /// The callback-task rules of `[calendar]`, `[callbacks]` and `[numbers]`.
 pub fn task_rules(cfg: &Config) -> anyhow::Result<TaskRules> {
     Ok(TaskRules {
-        calendar: Calendar::new(&cfg.calendar).map_err(|e| anyhow!("{e}"))?,
+        calendar: Calendar::new(&cfg.calendar)?,
         callbacks: cfg.callbacks.clone(),
         numbers: cfg.numbers.clone(),
     })
@@ -355,7 +343,7 @@ async fn reload(
 ) -> anyhow::Result<Option<Config>> {
     info!(config = %path.display(), "reloading the configuration");
     let new = Config::load(path).map_err(|e| anyhow!("{e}"))?;
-    let secret = usable_secret(&new)?;
+    let ami = client_config(&new)?;
     let change = Config::diff(old, &new);
     if change.is_empty() {
         info!("configuration unchanged");
@@ -392,7 +380,7 @@ async fn reload(
         info!("[ami] changed: reconnecting");
         stop_client(client, client_cancel, queue, work_tx).await;
         *client_cancel = CancellationToken::new();
-        *client = client::spawn_dedicated(client_config(&new, secret), client_cancel.clone())
+        *client = client::spawn_dedicated(ami, client_cancel.clone())
             .context("starting the AMI reader thread")?;
     }
     if change.notify_changed {
@@ -455,7 +443,11 @@ fn worker(
                 Work::ReplaceStore(settings, done) => {
                     let path = settings.path.clone();
                     state_path = saved_calls_path(&path);
-                    match Store::open(*settings) {
+                    let settings = StoreSettings {
+                        stop: store.borrow().stop_deadline(),
+                        ..*settings
+                    };
+                    match Store::open(settings) {
                         Ok(new) => {
                             let old = store.replace(new);
                             let closed = old.close();

@@ -84,7 +84,10 @@ pub fn run_command() -> anyhow::Result<()> {
         level: "warn".to_string(),
         ..crate::config::LogSection::default()
     };
-    let _ = crate::logging::init(&quiet);
+    // A bad RUST_LOG is reported; a subscriber already installed (tests) is fine.
+    if let Err(e @ crate::logging::LoggingError::BadFilter { .. }) = crate::logging::init(&quiet) {
+        return Err(e.into());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

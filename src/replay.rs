@@ -8,6 +8,10 @@
 //! [`replay_pipelined`] (what the `replay` command runs) reads and frames on one thread and
 //! parses and tracks on the calling one, handing frames over in batches; [`replay_into`] does both on one thread
 //! and is the reference the pipelined path must match byte for byte.
+//!
+//! Every input is checked first ([`check_inputs`]): a missing file, a directory, or a file
+//! whose start shows no AMI stream (a binary, random bytes, an empty file) fails the replay
+//! before anything is written.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -18,12 +22,67 @@ use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 
 use crate::ami::codec::RawFrame;
-use crate::ami::{AmiCodec, Message};
+use crate::ami::{AmiCodec, Frame, Message};
 use crate::pipeline::{CallSink, Pipeline};
 use crate::time::EventTime;
+use tokio_util::codec::Decoder;
 
 /// Bytes read from a file at a time.
 const READ_CHUNK: usize = 1 << 20;
+/// How much of each input's start [`check_inputs`] looks at.
+const SNIFF_BYTES: u64 = 256 * 1024;
+
+/// Checks that every file exists, is a regular file, and starts like an AMI stream: no NUL
+/// byte, and a banner or a message with `Event` or `Response` within its first 256 KiB.
+/// Only the start is read, so a replay still reads each capture once.
+pub fn check_inputs(files: &[PathBuf]) -> anyhow::Result<()> {
+    files.iter().try_for_each(|p| check_input(p))
+}
+
+fn check_input(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open capture {shown}"))?;
+    if meta.is_dir() {
+        anyhow::bail!("{shown} is a directory, not an AMI capture file");
+    }
+    if !meta.is_file() {
+        anyhow::bail!("{shown} is not a regular file");
+    }
+    let file = File::open(path).with_context(|| format!("cannot open capture {shown}"))?;
+    let mut head = Vec::new();
+    file.take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {shown}"))?;
+    if head.is_empty() {
+        anyhow::bail!("{shown} is empty: no AMI stream in it");
+    }
+    if head.contains(&0) {
+        anyhow::bail!("{shown} holds binary data (a NUL byte): not an AMI stream");
+    }
+    let whole = (head.len() as u64) < SNIFF_BYTES;
+    let mut buf = BytesMut::from(&head[..]);
+    let mut codec = AmiCodec::new();
+    loop {
+        let frame = if whole {
+            codec.decode_eof(&mut buf)
+        } else {
+            codec.decode(&mut buf)
+        }
+        .with_context(|| format!("decoding {shown}"))?;
+        match frame {
+            Some(Frame::Banner(_)) => return Ok(()),
+            Some(Frame::Message(m)) if m.event_name().is_some() || m.get("Response").is_some() => {
+                return Ok(());
+            }
+            Some(Frame::Message(_)) => {}
+            None => break,
+        }
+    }
+    anyhow::bail!(
+        "{shown} is not an AMI capture: no banner and no AMI event in its first {} KiB",
+        SNIFF_BYTES / 1024
+    )
+}
 
 /// What a replay saw.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

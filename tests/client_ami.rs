@@ -23,6 +23,8 @@ const SECRET: &str = "s3cret-never-logged";
 
 fn config(server: &FakeAmi) -> ClientConfig {
     let mut cfg = ClientConfig::new("127.0.0.1", server.addr.port(), USER, Secret::new(SECRET));
+    // The fake answers both logins; most tests look at the plain one.
+    cfg.auth = AuthMethod::Plain;
     cfg.ping_interval = Duration::from_millis(300);
     cfg.ping_timeout = Duration::from_millis(300);
     cfg.backoff_min = Duration::from_millis(50);

@@ -124,6 +124,71 @@ fn binary_never_prints_the_secret() {
 }
 
 #[test]
+fn binary_never_prints_a_secret_of_another_type() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("c.toml");
+    for value in ["918273645", "918273645.5", "[918273645]", "918273645 x"] {
+        std::fs::write(&f, format!("[ami]\nsecret = {value}\n")).expect("write");
+        let out = check_config(&f);
+        let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{value}: {text}");
+        assert!(text.contains("ami.secret: "), "{value}: {text}");
+        assert!(!text.contains("918273645"), "{value}: {text}");
+    }
+}
+
+/// `run` with `config` and `RUST_LOG`: must exit by itself (it is expected to refuse to start).
+fn run_briefly(config: &Path, rust_log: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_missedcalld"));
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(v) = rust_log {
+        cmd.env("RUST_LOG", v);
+    }
+    let mut child = cmd.spawn().expect("run missedcalld");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`run` kept running with a bad log setting");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn run_refuses_a_log_level_typo_and_a_bad_rust_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    let f = dir.path().join("c.toml");
+    // Port 1 on 127.0.0.1: nothing listens; the daemon must not get as far as connecting.
+    let base = format!("[ami]\nport = 1\nsecret = \"x\"\n[store]\npath = {db:?}\n");
+    std::fs::write(&f, format!("{base}[log]\nlevel = \"warning\"\n")).expect("write");
+    let out = run_briefly(&f, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("log.level: "), "{stderr}");
+    assert!(stderr.contains("\"warning\""), "{stderr}");
+
+    std::fs::write(&f, format!("{base}[log]\nlevel = \"info\"\n")).expect("write");
+    for bad in ["infoo", "info,missedcalld=verbose", "info,[[["] {
+        let out = run_briefly(&f, Some(bad));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "RUST_LOG={bad}: {stderr}");
+        assert!(stderr.contains("RUST_LOG: "), "RUST_LOG={bad}: {stderr}");
+    }
+    assert!(
+        !db.exists(),
+        "nothing is opened before the log settings are valid"
+    );
+}
+
+#[test]
 fn credential_directory_supplies_the_secret() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("ami-secret"), "from-credential\n").expect("write");

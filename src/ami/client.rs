@@ -29,87 +29,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::action::{Action, md5_key};
-use super::codec::{AmiCodec, AmiError, DEFAULT_MAX_MESSAGE_BYTES, Frame};
+use super::codec::{AmiCodec, AmiError, Frame};
 use super::message::Message;
-use crate::secret::Secret;
 use crate::time::LocalTime;
 
-/// How the client proves who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMethod {
-    /// `Action: Login` with `Secret:` in clear text (fine on localhost).
-    #[default]
-    Plain,
-    /// `Action: Challenge` then `Login` with `Key: md5(challenge + secret)`.
-    Md5,
-}
-
-/// Everything the client needs; [`ClientConfig::new`] fills in the defaults.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// PBX host name or address.
-    pub host: String,
-    /// AMI port (5038).
-    pub port: u16,
-    /// AMI user (`manager.conf` section).
-    pub username: String,
-    /// The user's secret; never logged.
-    pub secret: Secret,
-    /// Plain or MD5 challenge login.
-    pub auth: AuthMethod,
-    /// How often to send `Ping` (default 20 s).
-    pub ping_interval: Duration,
-    /// How long to wait for the `Pong` (and any other reply) before reconnecting (default 10 s).
-    pub ping_timeout: Duration,
-    /// First reconnect delay (default 1 s).
-    pub backoff_min: Duration,
-    /// Longest reconnect delay (default 30 s).
-    pub backoff_max: Duration,
-    /// A connection that stayed up this long resets the backoff (default 60 s).
-    pub stable_after: Duration,
-    /// Cap on one message (default 64 KiB).
-    pub max_message_bytes: usize,
-    /// TCP connect and banner timeout (default 10 s).
-    pub connect_timeout: Duration,
-    /// After a read that found only a little data, wait this long before reading again
-    /// (default [`DEFAULT_READ_PAUSE`]; zero reads as soon as data arrives). Only a client
-    /// started with [`spawn_dedicated`] pauses.
-    pub read_pause: Duration,
-}
-
-/// Default [`ClientConfig::read_pause`]: Asterisk writes each event on its own, so at a busy
-/// PBX's thousands of events a second, reading as soon as data arrives means one wake-up of the
-/// reader, the router and the pipeline thread per event. Pausing 10 ms after a small read lets
-/// the kernel gather the events of those 10 ms into one read (about 23 KiB at 5,000 events/s);
-/// a read of [`PAUSE_BELOW_BYTES`] or more (a burst) is followed by the next one at once, so
-/// the socket buffer never fills behind a pause. The pause is part of the live latency budget.
-pub const DEFAULT_READ_PAUSE: Duration = Duration::from_millis(10);
-
-impl ClientConfig {
-    /// A config with the documented defaults.
-    pub fn new(
-        host: impl Into<String>,
-        port: u16,
-        username: impl Into<String>,
-        secret: Secret,
-    ) -> Self {
-        ClientConfig {
-            host: host.into(),
-            port,
-            username: username.into(),
-            secret,
-            auth: AuthMethod::Plain,
-            ping_interval: Duration::from_secs(20),
-            ping_timeout: Duration::from_secs(10),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
-            stable_after: Duration::from_secs(60),
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            connect_timeout: Duration::from_secs(10),
-            read_pause: DEFAULT_READ_PAUSE,
-        }
-    }
-}
+pub use super::config::{AuthMethod, ClientConfig, DEFAULT_READ_PAUSE};
 
 /// What the client reports, in wire order.
 #[derive(Debug, Clone)]

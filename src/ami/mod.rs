@@ -7,6 +7,7 @@
 pub mod action;
 pub mod client;
 pub mod codec;
+pub mod config;
 pub mod event;
 pub mod message;
 pub mod parser;

@@ -69,17 +69,28 @@ impl Default for TrackerConfig {
     }
 }
 
+/// A `[calls]` value that cannot work: the key (without `calls.`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("calls.{field}: {reason}")]
+pub struct TrackerConfigError {
+    /// The offending key, e.g. `internal_max_length`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 impl TrackerConfig {
     /// Checks values that serde cannot; the error names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TrackerConfigError> {
+        let bad = |field, reason| Err(TrackerConfigError { field, reason });
         if self.internal_max_length == 0 || self.internal_max_length > 20 {
-            return Err("calls.internal_max_length: must be 1..20".into());
+            return bad("internal_max_length", "must be 1..20");
         }
         if self.expire_after_secs < 60 {
-            return Err("calls.expire_after_secs: must be at least 60".into());
+            return bad("expire_after_secs", "must be at least 60");
         }
         if self.inbound_contexts.iter().any(|c| c.trim().is_empty()) {
-            return Err("calls.inbound_contexts: empty context name".into());
+            return bad("inbound_contexts", "empty context name");
         }
         Ok(())
     }
@@ -164,6 +175,6 @@ mod tests {
             internal_max_length: 0,
             ..TrackerConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("internal_max_length"));
+        assert_eq!(bad.validate().unwrap_err().field, "internal_max_length");
     }
 }

@@ -12,10 +12,16 @@
 //! Idempotency rests on `calls.linkedid UNIQUE`: a call already stored is skipped entirely, so
 //! replaying the same events twice adds no rows, no `missed_count`, no attempts.
 //!
+//! The writer checks before and after each commit, and every 10 s when idle, that the file at
+//! the path is still the one it writes to (device and inode). When it was deleted or replaced
+//! it logs an ERROR, opens a new database at the path (schema included) and commits the same
+//! batch there.
+//!
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
 mod calendar;
+mod file;
 pub mod migrations;
 pub mod queries;
 mod sql_types;
@@ -24,11 +30,11 @@ mod writer;
 pub use sql_types::BadSpelling;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use rusqlite::Connection;
@@ -122,6 +128,14 @@ pub enum StoreError {
     /// The writer thread is gone (it panicked, or the store was closed).
     #[error("the database writer has stopped")]
     WriterGone,
+    /// Calls that could not be committed before the stop deadline (each logged at ERROR).
+    #[error("{calls} finished call(s) could not be saved to {path} before the stop deadline")]
+    Unsaved {
+        /// The database file.
+        path: PathBuf,
+        /// How many calls were given up.
+        calls: u64,
+    },
 }
 
 impl StoreError {
@@ -162,6 +176,26 @@ pub struct StoreSettings {
     pub busy_timeout: Duration,
     /// Calls that may wait for the writer before `record` blocks.
     pub queue_capacity: usize,
+    /// When set, the writer stops retrying batches at that moment (shutdown).
+    pub stop: StopDeadline,
+}
+
+/// The moment a stopping process stops waiting for the database: until it is set the writer
+/// retries a failing batch forever (nothing is dropped); after it, a batch that fails is given
+/// up and each of its calls logged at ERROR, so a full disk cannot hold up a shutdown.
+#[derive(Debug, Clone, Default)]
+pub struct StopDeadline(Arc<OnceLock<Instant>>);
+
+impl StopDeadline {
+    /// Gives the writer until `at`; only the first call counts.
+    pub fn set(&self, at: Instant) {
+        let _ = self.0.set(at);
+    }
+
+    /// The deadline, once set.
+    pub fn get(&self) -> Option<Instant> {
+        self.0.get().copied()
+    }
 }
 
 impl StoreSettings {
@@ -175,6 +209,7 @@ impl StoreSettings {
             batch_linger: Duration::ZERO,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            stop: StopDeadline::default(),
         }
     }
 }
@@ -192,6 +227,8 @@ pub struct StoreStats {
     pub retries: AtomicU64,
     /// Calls refused by the database (logged at ERROR with their linkedid).
     pub rejected: AtomicU64,
+    /// Calls given up at the stop deadline (logged at ERROR with their linkedid).
+    pub unsaved: AtomicU64,
 }
 
 /// Snapshot of [`StoreStats`].
@@ -207,6 +244,8 @@ pub struct StatsSnapshot {
     pub retries: u64,
     /// Calls refused by the database.
     pub rejected: u64,
+    /// Calls given up at the stop deadline.
+    pub unsaved: u64,
 }
 
 /// A command for the writer thread.
@@ -223,6 +262,7 @@ pub struct Store {
     thread: Option<JoinHandle<()>>,
     stats: Arc<StoreStats>,
     path: PathBuf,
+    stop: StopDeadline,
 }
 
 impl std::fmt::Debug for Store {
@@ -255,17 +295,25 @@ fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreE
     Ok(conn)
 }
 
+/// Opens (creating if needed) and migrates the database and records the calendar for the
+/// views: at start, and again when the file was deleted or replaced under the writer.
+fn open_database(settings: &StoreSettings) -> Result<Connection, StoreError> {
+    let mut conn = open_writer_connection(settings)?;
+    migrations::migrate(&mut conn, &settings.path)?;
+    calendar::record(&conn, &settings.rules)?;
+    Ok(conn)
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database, records the calendar for the
     /// views ([`calendar`]), and starts the writer thread.
     pub fn open(settings: StoreSettings) -> Result<Store, StoreError> {
-        let mut conn = open_writer_connection(&settings)?;
-        migrations::migrate(&mut conn, &settings.path)?;
-        calendar::record(&conn, &settings.rules)?;
+        let conn = open_database(&settings)?;
 
         let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
         let stats = Arc::new(StoreStats::default());
         let path = settings.path.clone();
+        let stop = settings.stop.clone();
         let writer = writer::Writer::new(conn, settings, Arc::clone(&stats));
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -276,6 +324,7 @@ impl Store {
             thread: Some(thread),
             stats,
             path,
+            stop,
         })
     }
 
@@ -313,6 +362,11 @@ impl Store {
         &self.path
     }
 
+    /// The stop deadline this store's writer obeys.
+    pub fn stop_deadline(&self) -> StopDeadline {
+        self.stop.clone()
+    }
+
     /// The writer's counters so far.
     pub fn stats(&self) -> StatsSnapshot {
         let s = &self.stats;
@@ -322,16 +376,24 @@ impl Store {
             batches: s.batches.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
             rejected: s.rejected.load(Ordering::Relaxed),
+            unsaved: s.unsaved.load(Ordering::Relaxed),
         }
     }
 
     fn shutdown(&mut self) -> Result<(), StoreError> {
         // Closing the channel lets the writer drain what is queued, commit and return.
         drop(self.tx.take());
-        match self.thread.take() {
-            Some(handle) => handle.join().map_err(|_| StoreError::WriterGone),
-            None => Ok(()),
+        if let Some(handle) = self.thread.take() {
+            handle.join().map_err(|_| StoreError::WriterGone)?;
+            let unsaved = self.stats.unsaved.load(Ordering::Relaxed);
+            if unsaved > 0 {
+                return Err(StoreError::Unsaved {
+                    path: self.path.clone(),
+                    calls: unsaved,
+                });
+            }
         }
+        Ok(())
     }
 }
 

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::file::OpenedFiles;
 use super::{Cmd, StoreError, StoreSettings, StoreStats};
 use crate::callbacks::{self, OpenTask, TaskId, TaskOp, TaskRules, TaskStatus};
 use crate::calls::outcome::{Direction, FinishedCall};
@@ -20,6 +21,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// While a batch keeps failing, repeat the warning at most this often.
 const REWARN_EVERY: Duration = Duration::from_secs(60);
+/// With nothing to commit, look this often whether the file at the path is still ours, so a
+/// deleted database is reported (and recreated for readers) without waiting for the next call.
+const IDLE_FILE_CHECK: Duration = Duration::from_secs(10);
 
 const INSERT_CALL: &str = "INSERT INTO calls (linkedid, direction, number, number_normalized, \
      name, did, queue, started_at, ended_at, wait_seconds, answered, agent, talk_seconds, gap, \
@@ -176,22 +180,86 @@ pub(super) struct Writer {
     conn: Connection,
     settings: StoreSettings,
     stats: Arc<StoreStats>,
+    /// The files `conn` writes to, as found at the path when it was opened.
+    files: OpenedFiles,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection, settings: StoreSettings, stats: Arc<StoreStats>) -> Self {
+        let files = OpenedFiles::at(&settings.path);
         Writer {
             conn,
             settings,
             stats,
+            files,
         }
+    }
+
+    /// The file at the path is still the one `conn` writes to.
+    fn same_file(&self) -> bool {
+        !self.files.main_changed(&self.settings.path)
+    }
+
+    /// Opens a new database at the path when the file there is no longer ours (deleted,
+    /// replaced). SQLite refuses to write to an unlinked file (`READONLY_DBMOVED`), and a
+    /// commit that still worked would land in a file nobody can open.
+    fn follow_the_path(&mut self) -> Result<(), StoreError> {
+        if self.same_file() {
+            return Ok(());
+        }
+        tracing::error!(
+            path = %self.settings.path.display(),
+            "the database file was deleted or replaced while in use; recording into a new \
+             database at that path from now on (what was committed before is only in the old file)"
+        );
+        // Close ours first, then clear what it leaves of the old database at the path.
+        let placeholder =
+            Connection::open_in_memory().map_err(StoreError::sql("open in memory"))?;
+        drop(std::mem::replace(&mut self.conn, placeholder));
+        self.files.remove_old_side_files(&self.settings.path);
+        self.conn = super::open_database(&self.settings)?;
+        self.files = OpenedFiles::at(&self.settings.path);
+        tracing::info!(path = %self.settings.path.display(), "recording into the database now at the path");
+        Ok(())
+    }
+
+    /// The stop deadline has passed: failing batches are given up, not retried.
+    fn past_stop_deadline(&self) -> bool {
+        self.settings
+            .stop
+            .get()
+            .is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Logs every call of a batch that could not be committed before the stop deadline.
+    fn give_up(&self, calls: &[Box<FinishedCall>], err: &StoreError) {
+        for call in calls {
+            tracing::error!(
+                linkedid = %call.linkedid,
+                err = %err,
+                "not saved: the database could not commit before the stop deadline"
+            );
+        }
+        self.stats
+            .unsaved
+            .fetch_add(calls.len() as u64, Ordering::Relaxed);
     }
 
     /// Serves commands until every sender is gone, then returns after the last commit.
     pub(super) fn run(mut self, rx: Receiver<Cmd>) {
         let batch_max = self.settings.batch_max.max(1);
         let linger = self.settings.batch_linger;
-        while let Ok(first) = rx.recv() {
+        loop {
+            let first = match rx.recv_timeout(IDLE_FILE_CHECK) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(err) = self.follow_the_path() {
+                        tracing::error!(path = %self.settings.path.display(), err = %err, "cannot create the new database yet; retrying at the next commit");
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let started = Instant::now();
             let mut calls = Vec::new();
             let mut flushes = Vec::new();
@@ -252,7 +320,10 @@ impl Writer {
         let mut failing_since: Option<Instant> = None;
         let mut last_warn = Instant::now();
         loop {
-            match self.try_batch(calls) {
+            let attempt = self.follow_the_path().and_then(|()| self.try_batch(calls));
+            match attempt {
+                // Committed, but the file went away meanwhile: commit again into a new one.
+                Ok(_) if !self.same_file() => continue,
                 Ok(outcome) => {
                     if let Some(since) = failing_since {
                         tracing::info!(
@@ -274,6 +345,10 @@ impl Writer {
                     return;
                 }
                 Err(err) => {
+                    if self.past_stop_deadline() {
+                        self.give_up(calls, &err);
+                        return;
+                    }
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     match failing_since {
                         None => {
@@ -298,7 +373,11 @@ impl Writer {
                         }
                         Some(_) => {}
                     }
-                    std::thread::sleep(backoff);
+                    let pause = match self.settings.stop.get() {
+                        Some(at) => backoff.min(at.saturating_duration_since(Instant::now())),
+                        None => backoff,
+                    };
+                    std::thread::sleep(pause);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
