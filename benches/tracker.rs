@@ -2,7 +2,9 @@
 //! 1. a ~1,000,000-event stream amplified from a real capture through decoder + parser +
 //!    tracker (no database), in events/s and MB/s on one core;
 //! 2. memory of 10,000 calls in progress at once (each: caller in a queue, three agents
-//!    ringing over Local channel pairs), from the process's resident set size.
+//!    ringing over Local channel pairs), from the process's resident set size;
+//! 3. the restart journal of those calls: bytes held, time to save it at SIGTERM and to
+//!    restore it into a fresh pipeline at start.
 //!
 //! Run: `cargo bench --bench tracker`.
 
@@ -13,6 +15,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use missedcalld::ami::{AmiCodec, Frame, Message};
 use missedcalld::calls::{FinishedCall, Tracker, TrackerConfig};
+use missedcalld::pipeline::Pipeline;
 use missedcalld::time::EventTime;
 use tokio_util::codec::Decoder;
 
@@ -32,6 +35,7 @@ fn main() {
     );
     throughput(&data.0);
     memory_per_call();
+    journal(&data.0);
 }
 
 /// Builds (once) the amplified stream under target/ with the shared amplify tool.
@@ -203,5 +207,56 @@ fn memory_per_call() {
         tracker.in_progress(),
         (after - before) as f64 / (1024.0 * 1024.0),
         per_call
+    );
+}
+
+/// The restart journal: its size for the 10,000 calls in progress, and for the amplified
+/// real stream at its busiest; the time to save and restore the former.
+fn journal(stream: &[u8]) {
+    let events: Vec<Vec<Message>> = (0..CALLS_IN_PROGRESS)
+        .map(|i| call_in_progress(i, 1_700_000_000.0 + i as f64 * 0.01))
+        .collect();
+    let mut pipeline = Pipeline::new(TrackerConfig::default(), Vec::new());
+    for call in &events {
+        for m in call {
+            pipeline.on_recorded(m).unwrap();
+        }
+    }
+    let (bytes, calls) = pipeline.tracker().journal_size();
+    let t = Instant::now();
+    let (saved, saved_calls) = pipeline.save_in_progress();
+    let save_secs = t.elapsed().as_secs_f64();
+    let mut fresh = Pipeline::new(TrackerConfig::default(), Vec::new());
+    let t = Instant::now();
+    fresh.restore(&saved).unwrap();
+    let restore_secs = t.elapsed().as_secs_f64();
+    assert_eq!((saved_calls, fresh.tracker().in_progress()), (calls, calls));
+    println!(
+        "journal:              {calls} calls, {:.1} MiB held = {:.0} bytes/call; saved ({:.1} MB) in {:.0} ms, restored in {:.0} ms",
+        bytes as f64 / (1024.0 * 1024.0),
+        bytes as f64 / calls as f64,
+        saved.len() as f64 / 1e6,
+        save_secs * 1e3,
+        restore_secs * 1e3,
+    );
+    // The real stream: the journal's peak while it runs.
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    let mut clock = EventTime::default();
+    let (mut peak_bytes, mut peak_calls) = (0, 0);
+    decode_all(BytesMut::from(stream), |m| {
+        if let Some(ts) = m.get("Timestamp").and_then(EventTime::parse_ami) {
+            clock = ts;
+        }
+        tracker.on_message(m, clock, &mut out);
+        let (b, c) = tracker.journal_size();
+        if b > peak_bytes {
+            (peak_bytes, peak_calls) = (b, c);
+        }
+    });
+    println!(
+        "journal, real stream: peak {:.1} KiB for {peak_calls} calls in progress = {:.0} bytes/call",
+        peak_bytes as f64 / 1024.0,
+        peak_bytes as f64 / peak_calls.max(1) as f64
     );
 }

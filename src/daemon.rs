@@ -16,7 +16,9 @@
 //! - Shutdown (SIGTERM, SIGINT, or the caller's `shutdown` future): the client logs off, every
 //!   event already received is processed, the store commits and closes; then `run` returns
 //!   `Ok`. A database that cannot commit (full disk) gets [`STORE_STOP_BUDGET`]; the calls it
-//!   could not take are logged one by one at ERROR and `run` returns an error. Calls still in progress are not recorded: after a restart the resync adopts them.
+//!   could not take are logged one by one at ERROR and `run` returns an error.
+//!   Calls still in progress are saved beside the database ([`saved_calls_path`]) and
+//!   restored at the next start before the first resync, so a restart loses nothing.
 //! - Reload (SIGHUP): a new configuration that fails to load or apply is logged and the running
 //!   one is kept. Only what changed is rebuilt; the AMI session stays up unless `[ami]` or the
 //!   secret changed.
@@ -172,6 +174,7 @@ pub async fn run_controlled(
     );
 
     let wake = Arc::new(Notify::new());
+    let state_path = saved_calls_path(&cfg.store.path);
     let stop = StopDeadline::default();
     let mut settings = daemon_store_settings(&cfg, &wake)?;
     settings.stop = stop.clone();
@@ -184,6 +187,7 @@ pub async fn run_controlled(
     let worker = spawn_worker(
         cfg.calls.clone(),
         store,
+        state_path,
         work_rx,
         queue_rx,
         Arc::clone(&status),
@@ -432,13 +436,14 @@ async fn reload(
 fn spawn_worker(
     tracker: TrackerConfig,
     store: Store,
+    state_path: PathBuf,
     rx: std_mpsc::Receiver<Work>,
     queue: crate::spill::QueueReceiver,
     status: Arc<DaemonStatus>,
 ) -> anyhow::Result<ThreadHandle<Result<(), anyhow::Error>>> {
     std::thread::Builder::new()
         .name("pipeline".into())
-        .spawn(move || worker(tracker, store, rx, queue, status))
+        .spawn(move || worker(tracker, store, state_path, rx, queue, status))
         .context("starting the pipeline thread")
 }
 
@@ -446,6 +451,7 @@ fn spawn_worker(
 fn worker(
     tracker: TrackerConfig,
     store: Store,
+    mut state_path: PathBuf,
     rx: std_mpsc::Receiver<Work>,
     mut queue: crate::spill::QueueReceiver,
     status: Arc<DaemonStatus>,
@@ -453,6 +459,7 @@ fn worker(
     let store = Rc::new(RefCell::new(store));
     let mut pipeline = Pipeline::new(tracker, StoreSink(Rc::clone(&store)));
     let result = (|| -> anyhow::Result<()> {
+        restore_calls(&mut pipeline, &state_path)?;
         while let Ok(work) = rx.recv() {
             // Events queued before this work first (a Stop then finds nothing left behind).
             while let Some(ev) = queue.pop() {
@@ -478,6 +485,7 @@ fn worker(
                 }
                 Work::ReplaceStore(settings, done) => {
                     let path = settings.path.clone();
+                    state_path = saved_calls_path(&path);
                     let settings = StoreSettings {
                         stop: store.borrow().stop_deadline(),
                         ..*settings
@@ -505,13 +513,7 @@ fn worker(
         }
         Ok(())
     })();
-    let in_progress = pipeline.tracker().in_progress();
-    if in_progress > 0 {
-        info!(
-            calls = in_progress,
-            "calls in progress are not recorded now; they are picked up from the PBX after a restart"
-        );
-    }
+    save_calls(&mut pipeline, &state_path);
     drop(pipeline);
     let store = Rc::try_unwrap(store)
         .map_err(|_| anyhow!("the database handle is still shared"))?
@@ -550,7 +552,79 @@ fn on_client_event(
         }
         ClientEvent::Disconnected { .. } => {
             status.connected.store(false, Ordering::Relaxed);
+            pipeline.on_disconnected(LocalTime::now());
             Ok(())
+        }
+    }
+}
+
+/// Where the calls in progress are saved at shutdown: beside the database (the systemd
+/// `StateDirectory`), named after it.
+pub fn saved_calls_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".calls-in-progress");
+    db.with_file_name(name)
+}
+
+/// Feeds the calls saved by the previous run back in, then removes the file. A file that
+/// cannot be read is set aside (`.unreadable`) with an error: the resync still adopts the
+/// calls the PBX lists, so nothing stops the daemon.
+fn restore_calls(pipeline: &mut Pipeline<StoreSink>, path: &Path) -> anyhow::Result<()> {
+    let saved = match std::fs::read(path) {
+        Ok(saved) => saved,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            error!(path = %path.display(), "reading the saved calls in progress: {e}");
+            return Ok(());
+        }
+    };
+    match pipeline.restore(&saved) {
+        Ok(calls) => {
+            info!(
+                calls,
+                restored = pipeline.tracker().in_progress(),
+                path = %path.display(),
+                "calls in progress restored from the last shutdown"
+            );
+            if let Err(e) = std::fs::remove_file(path) {
+                warn!(path = %path.display(), "removing the restored calls file: {e}");
+            }
+        }
+        Err(e) => {
+            let aside = path.with_extension("calls-in-progress.unreadable");
+            error!(path = %path.display(), aside = %aside.display(), "{e}; set aside");
+            let _ = std::fs::rename(path, &aside);
+        }
+    }
+    pipeline.flush()?;
+    Ok(())
+}
+
+/// Writes the calls still in progress (written to a temporary file, synced, then renamed, so
+/// a crash never leaves half a file).
+fn save_calls(pipeline: &mut Pipeline<StoreSink>, path: &Path) {
+    let (bytes, calls) = pipeline.save_in_progress();
+    if calls == 0 {
+        return;
+    }
+    let tmp = path.with_extension("calls-in-progress.tmp");
+    let written = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    match written {
+        Ok(()) => info!(
+            calls,
+            bytes = bytes.len(),
+            path = %path.display(),
+            "calls in progress saved for the next start"
+        ),
+        Err(e) => {
+            error!(path = %path.display(), "saving the calls in progress: {e}; the next start adopts them from the PBX");
+            let _ = std::fs::remove_file(&tmp);
         }
     }
 }

@@ -148,6 +148,8 @@ pub fn missed_json(m: &MissedRow) -> Value {
         "first_time_caller": m.first_time_caller,
         "withheld": m.withheld,
         "gap": m.gap,
+        "gap_started_at": m.gap_window.map(|(from, _)| from.to_rfc3339()),
+        "gap_ended_at": m.gap_window.map(|(_, to)| to.to_rfc3339()),
         "agents": m.agents.iter().map(|a| json!({
             "agent": a.agent,
             "name": a.name,

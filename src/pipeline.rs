@@ -2,7 +2,11 @@
 //! finished calls. `run` and `replay` share it, so a replayed capture is processed exactly as
 //! the live stream was.
 
-use crate::ami::Message;
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+use crate::ami::{AmiCodec, Frame, Message};
+use crate::calls::journal::SAVED_HEADER;
 use crate::calls::{FinishedCall, Notice, Tracker, TrackerConfig};
 use crate::store::Store;
 use crate::time::{EventTime, LocalTime, PbxClock};
@@ -42,6 +46,9 @@ pub struct Pipeline<S> {
     clock: PbxClock,
     /// The newest `Timestamp` seen: the time of unstamped events in a recording.
     newest_stamp: EventTime,
+    /// A resync received before the PBX's clock was known (a fresh start): applied at the
+    /// first stamped event after it, which happened after the list was taken.
+    pending_channels: Option<Vec<Message>>,
 }
 
 impl<S: CallSink> Pipeline<S> {
@@ -54,6 +61,7 @@ impl<S: CallSink> Pipeline<S> {
             listed_channels: Vec::new(),
             clock: PbxClock::assume_equal(),
             newest_stamp: EventTime::default(),
+            pending_channels: None,
         }
     }
 
@@ -84,7 +92,12 @@ impl<S: CallSink> Pipeline<S> {
     /// A `CoreShowChannels` list inside the stream (a recorded resync after a reconnect) is
     /// applied like the live client's resync when its `CoreShowChannelsComplete` arrives.
     pub fn on_message(&mut self, msg: &Message, received_at: LocalTime) -> Result<(), S::Error> {
-        let unstamped_at = self.clock.to_pbx(received_at);
+        // While the PBX's clock is unknown, a FullyBooted (never stamped) does not move ours.
+        let unstamped_at = if !self.clock.is_known() && msg.event_name() == Some(b"FullyBooted") {
+            self.tracker.latest()
+        } else {
+            self.clock.to_pbx(received_at)
+        };
         if let Some(stamp) = self.feed(msg, unstamped_at) {
             self.clock.observe(stamp, received_at);
         }
@@ -113,6 +126,17 @@ impl<S: CallSink> Pipeline<S> {
             }
             _ => {}
         }
+        if let Some(items) = self.pending_channels.take() {
+            // The first event after the list happened after it: its time is the list's.
+            match msg.get("Timestamp").and_then(EventTime::parse_ami) {
+                Some(t) => self.tracker.resync(&items, t, &mut self.finished),
+                None if msg.event_name() != Some(b"FullyBooted") => {
+                    self.tracker
+                        .resync(&items, unstamped_at, &mut self.finished)
+                }
+                None => self.pending_channels = Some(items),
+            }
+        }
         let stamp = self
             .tracker
             .on_message(msg, unstamped_at, &mut self.finished);
@@ -123,17 +147,101 @@ impl<S: CallSink> Pipeline<S> {
     }
 
     /// After a (re)connect: reconcile with the channels the PBX listed at `now` (our clock).
+    ///
+    /// Right after a start with nothing restored the PBX's clock is unknown (ours may differ),
+    /// so the list waits for the first stamped event: the adopted calls' starts, computed from
+    /// their `Duration`, are then on the PBX's clock.
     pub fn on_channels(&mut self, items: &[Message], now: LocalTime) -> Result<(), S::Error> {
+        if !self.clock.is_known() {
+            self.pending_channels = Some(items.to_vec());
+            return Ok(());
+        }
         self.tracker
             .resync(items, self.clock.to_pbx(now), &mut self.finished);
         self.drain()
     }
 
+    /// Applies a resync still waiting for the PBX's clock, at `now` (our clock).
+    fn apply_pending_channels(&mut self, now: LocalTime) {
+        if let Some(items) = self.pending_channels.take() {
+            self.tracker
+                .resync(&items, self.clock.to_pbx(now), &mut self.finished);
+        }
+    }
+
     /// Finishes calls that went quiet for too long (lost events); `now` is our clock, judged
     /// on the PBX's like every event.
     pub fn tick(&mut self, now: LocalTime) -> Result<(), S::Error> {
+        self.apply_pending_channels(now);
         self.tracker
             .expire(self.clock.to_pbx(now), &mut self.finished);
+        self.drain()
+    }
+
+    /// The AMI link is gone: from now on we are blind until the next resync.
+    /// `now` is our clock.
+    pub fn on_disconnected(&mut self, now: LocalTime) {
+        // A list still waiting for the PBX's clock: take ours (nothing better came).
+        self.apply_pending_channels(now);
+        self.tracker.mark_blind();
+    }
+
+    /// The calls in progress, to save at shutdown: an AMI stream that [`Pipeline::restore`]
+    /// reads back, and how many calls it holds.
+    pub fn save_in_progress(&mut self) -> (Vec<u8>, usize) {
+        self.tracker.mark_blind();
+        self.tracker.save_in_progress(self.clock.offset_micros())
+    }
+
+    /// Feeds a stream written by [`Pipeline::save_in_progress`] back through the tracker, so
+    /// the calls in progress at the last shutdown are tracked again, then the next resync
+    /// reconciles them (the gap starts when the previous run stopped). Returns the calls
+    /// restored; a call the replay finished waits for [`Pipeline::flush`].
+    pub fn restore(&mut self, saved: &[u8]) -> Result<usize, RestoreError> {
+        let mut codec = AmiCodec::new();
+        let mut buf = BytesMut::from(saved);
+        let mut header = None;
+        loop {
+            let frame = codec
+                .decode_eof(&mut buf)
+                .map_err(|e| RestoreError(e.to_string()))?;
+            let Some(frame) = frame else { break };
+            let Frame::Message(msg) = frame else { continue };
+            if msg.event_name() == Some(SAVED_HEADER) {
+                let at = msg.get("SavedAt").and_then(EventTime::parse_ami);
+                // Absent when the previous run never learned the PBX's clock.
+                let offset = match msg.get_str("ClockOffset") {
+                    None => Some(None),
+                    Some(o) => o.trim().parse::<i64>().ok().map(Some),
+                };
+                let calls = msg.get_str("Calls").and_then(|c| c.trim().parse().ok());
+                match (at, offset, calls) {
+                    (Some(at), Some(offset), Some(calls)) => header = Some((at, offset, calls)),
+                    _ => return Err(RestoreError(format!("a bad header: {msg}"))),
+                }
+                continue;
+            }
+            let Some((saved_at, _, _)) = header else {
+                return Err(RestoreError("no MissedcalldSavedCalls header".into()));
+            };
+            let at = msg
+                .get("Timestamp")
+                .and_then(EventTime::parse_ami)
+                .unwrap_or(saved_at);
+            self.feed(&msg, at);
+        }
+        let Some((saved_at, offset, calls)) = header else {
+            return Err(RestoreError("empty".into()));
+        };
+        if let Some(offset) = offset {
+            self.clock = PbxClock::with_offset(offset);
+        }
+        self.tracker.set_blind_since(saved_at);
+        Ok(calls)
+    }
+
+    /// Records the calls finished and not yet handed to the sink (after [`Pipeline::restore`]).
+    pub fn flush(&mut self) -> Result<(), S::Error> {
         self.drain()
     }
 
@@ -181,6 +289,11 @@ fn log_notice(notice: &Notice) {
         );
     }
 }
+
+/// A saved state that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("the saved calls in progress cannot be read: {0}")]
+pub struct RestoreError(String);
 
 /// One INFO line per missed call: caller, DID, wait, reason, agents rung with seconds.
 fn log_finished(call: &FinishedCall) {
@@ -376,5 +489,56 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert!(done[0].gap);
         assert_eq!(done[0].number, "79161234567");
+    }
+
+    #[test]
+    fn a_saved_state_that_is_not_ours_is_refused_without_touching_the_tracker() {
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        for bad in [
+            &b""[..],
+            b"garbage without a blank line",
+            b"Event: Newchannel\r\nUniqueid: 1.1\r\n\r\n",
+            b"Event: MissedcalldSavedCalls\r\nSavedAt: soon\r\n\r\n",
+        ] {
+            let err = p.restore(bad).expect_err("not a saved state");
+            assert!(
+                err.to_string().starts_with("the saved calls in progress"),
+                "{err}"
+            );
+        }
+        assert_eq!(p.tracker().in_progress(), 0);
+    }
+
+    #[test]
+    fn a_list_before_any_stamped_event_waits_for_the_pbx_clock() {
+        // A fresh start: our clock is a day ahead of the PBX's.
+        let mut p = Pipeline::new(TrackerConfig::default(), Vec::new());
+        let ours = LocalTime::from_micros(1_700_086_400_000_000);
+        let caller = msg(&[
+            ("Event", "CoreShowChannel"),
+            ("Channel", "PJSIP/trunk-00000001"),
+            ("Uniqueid", "1700000000.1"),
+            ("Linkedid", "1700000000.1"),
+            ("CallerIDNum", "79161234567"),
+            ("Context", "ivr-1"),
+            ("Extension", "s"),
+            ("Application", "BackGround"),
+            ("Duration", "00:00:10"),
+        ]);
+        p.on_channels(&[caller], ours).unwrap();
+        assert_eq!(p.tracker().in_progress(), 0, "waits for the PBX's clock");
+        let hangup = msg(&[
+            ("Event", "Hangup"),
+            ("Timestamp", "1700000005.000000"),
+            ("Channel", "PJSIP/trunk-00000001"),
+            ("Uniqueid", "1700000000.1"),
+            ("Linkedid", "1700000000.1"),
+            ("CallerIDNum", "79161234567"),
+            ("Context", "ivr-1"),
+        ]);
+        p.on_message(&hangup, ours).unwrap();
+        let done = &p.sink()[0];
+        assert_eq!(done.started_at, EventTime::from_secs_f64(1_699_999_994.5));
+        assert_eq!(done.wait_seconds, 10.5);
     }
 }

@@ -176,6 +176,18 @@ impl PbxClock {
         self.offset = Some(stamp.0 - received.0);
     }
 
+    /// A clock already known to be `offset` µs ahead of ours (restored from a previous run).
+    pub fn with_offset(offset: i64) -> Self {
+        PbxClock {
+            offset: Some(offset),
+        }
+    }
+
+    /// PBX minus local in µs, once a stamped event has been seen (saved across a restart).
+    pub fn offset_micros(&self) -> Option<i64> {
+        self.offset
+    }
+
     /// A stamped event has been seen.
     pub fn is_known(&self) -> bool {
         self.offset.is_some()

@@ -13,8 +13,9 @@ use missedcalld::store::migrations::MIGRATIONS;
 const PINS: &[(&str, &str)] = &[
     ("001_tables.sql", "c394587ecc478fb701e25728b7f7b5db"),
     ("002_views.sql", "72c24fdd20e60d5fc23acb79529a93de"),
-    ("005_local_day.sql", "3d189baa99c272019d0b7461b844106d"),
     ("003_forwards.sql", "f60ad73c5eb6d60d2ad12b88bffaf51b"),
+    ("004_gap_window.sql", "06455ac329f6fd00738e9748fffda715"),
+    ("005_local_day.sql", "3d189baa99c272019d0b7461b844106d"),
     ("006_outbox.sql", "a34a46a0379165002330b926fa3de207"),
 ];
 

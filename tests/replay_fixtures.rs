@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-const TOLERANCE_SECS: f64 = 1.5;
+use support::expect::{check, missedcalld as bin, missedcalld_json as json};
 
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ami-fixtures");
@@ -40,137 +39,6 @@ fn is_reconnect_half(p: &Path) -> bool {
     p.file_stem()
         .and_then(|s| s.to_str())
         .is_some_and(|s| s.ends_with("-a") || s.ends_with("-b"))
-}
-
-fn bin(args: &[&str]) -> String {
-    String::from_utf8(support::cli::run_ok(args)).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&bin(args)).unwrap()
-}
-
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= TOLERANCE_SECS
-}
-
-/// Compares one capture's database with its expect.json; returns the mismatches.
-fn check(name: &str, expect: &Value, missed: &[Value], tasks: &[Value]) -> Vec<String> {
-    let mut failures = Vec::new();
-    let mut left: Vec<&Value> = missed.iter().collect();
-    for w in expect["missed"].as_array().unwrap() {
-        let caller = w["caller"].as_str().unwrap();
-        let did = w["did"].as_str().unwrap();
-        let wait = w["wait_seconds"].as_f64().unwrap();
-        let Some(pos) = left.iter().position(|m| {
-            m["caller"] == caller
-                && m["did"] == did
-                && close(m["wait_seconds"].as_f64().unwrap(), wait)
-        }) else {
-            failures.push(format!("{name}: missing missed call {w}"));
-            continue;
-        };
-        let m = left.remove(pos);
-        for key in ["loss_reason", "voicemail"] {
-            if m[key] != w[key] {
-                failures.push(format!(
-                    "{name}: {caller} {key} = {} want {}",
-                    m[key], w[key]
-                ));
-            }
-        }
-        let want: Vec<&Value> = w["agents"].as_array().unwrap().iter().collect();
-        let mut got: Vec<&Value> = m["agents"].as_array().unwrap().iter().collect();
-        for a in &want {
-            match got.iter().position(|g| {
-                g["agent"] == a["agent"]
-                    && close(
-                        g["ring_seconds"].as_f64().unwrap(),
-                        a["ring_seconds"].as_f64().unwrap(),
-                    )
-            }) {
-                Some(p) => {
-                    got.remove(p);
-                }
-                None => failures.push(format!("{name}: {caller} lacks agent attempt {a}")),
-            }
-        }
-        for g in got {
-            failures.push(format!("{name}: {caller} has extra agent attempt {g}"));
-        }
-        if let Some(want) = w.get("forwards").and_then(Value::as_array) {
-            let got = m["forwards"].as_array().cloned().unwrap_or_default();
-            let same = want.len() == got.len()
-                && want.iter().zip(&got).all(|(a, g)| {
-                    g["number"] == a["number"]
-                        && g["outcome"] == a["outcome"]
-                        && close(
-                            g["ring_seconds"].as_f64().unwrap_or(-99.0),
-                            a["ring_seconds"].as_f64().unwrap_or(0.0),
-                        )
-                });
-            if !same {
-                failures.push(format!(
-                    "{name}: {caller} forwards {} want {}",
-                    m["forwards"],
-                    Value::Array(want.clone())
-                ));
-            }
-        }
-        if caller.is_empty() != m["task_id"].is_null() {
-            failures.push(format!("{name}: {caller} task_id {}", m["task_id"]));
-        }
-    }
-    for m in left {
-        failures.push(format!("{name}: unexpected missed call {m}"));
-    }
-    for nm in expect["not_missed_callers"].as_array().unwrap() {
-        if missed.iter().any(|m| m["caller"] == *nm)
-            && !expect["missed"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|w| w["caller"] == *nm)
-        {
-            failures.push(format!("{name}: answered caller {nm} reported missed"));
-        }
-    }
-    if let Some(want) = expect.get("tasks").and_then(Value::as_array) {
-        for w in want {
-            // Tasks hold the normalized number (digits only): `+7916...` is task `7916...`.
-            let number = w["number"].as_str().unwrap();
-            let Some(t) = tasks
-                .iter()
-                .find(|t| digits(t["number"].as_str().unwrap_or("")) == digits(number))
-            else {
-                failures.push(format!("{name}: no task for {number}"));
-                continue;
-            };
-            let statuses = w["status"].as_array().unwrap();
-            if !statuses.contains(&t["status"]) {
-                failures.push(format!(
-                    "{name}: task {number} status {} want {statuses:?}",
-                    t["status"]
-                ));
-            }
-            if t["missed_count"] != w["missed_count"] {
-                failures.push(format!(
-                    "{name}: task {number} missed_count {} want {}",
-                    t["missed_count"], w["missed_count"]
-                ));
-            }
-        }
-    }
-    if let Some(n) = expect.get("task_count").and_then(Value::as_u64)
-        && tasks.len() as u64 != n
-    {
-        failures.push(format!("{name}: {} tasks want {n}", tasks.len()));
-    }
-    failures
 }
 
 #[test]

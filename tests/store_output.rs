@@ -5,7 +5,7 @@ mod support;
 use missedcalld::callbacks::ShownStatus;
 use missedcalld::callbacks::sla::{Calendar, CalendarConfig};
 use missedcalld::output::{self, ReportFormat};
-use missedcalld::store::Store;
+use missedcalld::store::{Store, StoreSettings};
 use serde_json::{Value, json};
 use support::store::*;
 
@@ -108,6 +108,8 @@ fn missed_json_has_the_contract_fields() {
             "first_time_caller": true,
             "withheld": false,
             "gap": false,
+            "gap_started_at": null,
+            "gap_ended_at": null,
             "agents": [
                 {"agent": "101", "name": "Anna Smith", "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
                 {"agent": "102", "name": null, "ring_start": "2026-11-23T09:59:43.750Z", "ring_seconds": 10.0, "outcome": "caller_hung_up"},
@@ -315,4 +317,26 @@ fn report_csv_and_text() {
         err.to_string(),
         "--by \"week\": expected one of day, month, queue, agent, did"
     );
+}
+
+#[test]
+fn a_gap_call_reports_its_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gap.sqlite");
+    let store = Store::open(StoreSettings::new(path.clone())).expect("open");
+    let mut call = missed("G-1", "79161110101", "2026-11-23T10:00:08Z", 8.0, &["101"]);
+    call.gap = true;
+    call.gap_window = Some(missedcalld::calls::GapWindow::new(
+        call.ended_at,
+        call.ended_at.plus_secs(6),
+    ));
+    store.record(call).expect("record");
+    store.close().expect("close");
+    let v: Value =
+        serde_json::from_str(&run(|o| output::missed(&path, None, None, true, o))).expect("json");
+    let m = &v[0];
+    assert_eq!(m["gap"], true);
+    assert_eq!(m["ended_at"], "2026-11-23T10:00:08.000Z");
+    assert_eq!(m["gap_started_at"], "2026-11-23T10:00:08.000Z");
+    assert_eq!(m["gap_ended_at"], "2026-11-23T10:00:14.000Z");
 }

@@ -52,6 +52,7 @@ fn synthetic(i: u64) -> FinishedCall {
         forwards: Vec::new(),
         missed: None,
         gap: false,
+        gap_window: None,
     };
     match i % 10 {
         0..=4 => {

@@ -243,6 +243,7 @@ mod tests {
             forwards: Vec::new(),
             missed: None,
             gap: false,
+            gap_window: None,
         }
     }
 

@@ -259,6 +259,16 @@ impl Inbound {
         self.legs.device_gone(id);
     }
 
+    /// The legs rung so far (for reconciliation after a gap).
+    pub fn legs(&self) -> &Legs {
+        &self.legs
+    }
+
+    /// Legs and devices whose channel is gone stopped ringing at `at` (inside a gap).
+    pub fn legs_gone(&mut self, live: impl Fn(ChanId) -> bool, at: EventTime) {
+        self.legs.end_gone(live, at);
+    }
+
     /// The agent (and member name) of the leg over `dest`.
     pub fn agent_of(&self, dest: ChanId) -> Option<(Box<str>, Option<Box<str>>)> {
         self.legs.agent_of(dest)
@@ -368,6 +378,7 @@ impl Inbound {
             forwards,
             missed,
             gap,
+            gap_window: None,
         }
     }
 }

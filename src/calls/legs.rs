@@ -205,6 +205,30 @@ impl Legs {
         }
     }
 
+    /// The agent legs, in ring order: (leg channel, agent, still open).
+    pub fn agent_legs(&self) -> Vec<(ChanId, Box<str>, bool)> {
+        self.legs
+            .iter()
+            .filter_map(|l| match &l.target {
+                Target::Agent { agent, .. } => Some((l.dest.id, agent.clone(), l.end.is_none())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Legs still open whose channel is gone ended at `at`, and gone devices ring no more
+    /// (the channels hung up while we were blind).
+    pub fn end_gone(&mut self, live: impl Fn(ChanId) -> bool, at: EventTime) {
+        for leg in &mut self.legs {
+            if leg.end.is_none() && leg.dest.id != 0 && !live(leg.dest.id) {
+                leg.end = Some((at, LegEnd::Other));
+            }
+            for d in leg.devices.iter_mut().filter(|d| !live(d.0)) {
+                d.1 = true;
+            }
+        }
+    }
+
     /// True when at least one agent is being rung now.
     pub fn agent_ringing(&self) -> bool {
         self.legs

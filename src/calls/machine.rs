@@ -562,6 +562,69 @@ impl Call {
     }
 }
 
+/// Reconciliation hooks (`calls::reconcile`): what a resync after a gap reads and sets.
+impl Call {
+    /// The inbound caller's channel while the call is in progress.
+    pub fn caller_channel(&self) -> Option<ChanId> {
+        match &self.kind {
+            CallKind::Inbound(inb) => Some(inb.caller),
+            _ => None,
+        }
+    }
+
+    /// A human answered the inbound caller.
+    pub fn is_answered(&self) -> bool {
+        matches!(&self.kind, CallKind::Inbound(inb) if matches!(inb.stage(), Stage::Answered { .. }))
+    }
+
+    /// The outcome was emitted; only channels are left.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.kind, CallKind::Finished)
+    }
+
+    /// The agent legs of an inbound call, in ring order: (leg channel, agent, still ringing).
+    pub fn legs(&self) -> Vec<(ChanId, Box<str>, bool)> {
+        match &self.kind {
+            CallKind::Inbound(inb) => inb.legs().agent_legs(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Legs still ringing whose channel is gone stopped ringing at `at` (inside a gap).
+    pub fn end_gone_legs(&mut self, live: impl Fn(ChanId) -> bool, at: EventTime) {
+        if let CallKind::Inbound(inb) = &mut self.kind {
+            inb.legs_gone(live, at);
+        }
+    }
+
+    /// Forgets the channels that hung up while we were blind.
+    pub fn retain_channels(&mut self, live: impl Fn(ChanId) -> bool) {
+        self.channels.retain(|c| live(c.id));
+    }
+
+    /// The caller was found bridged with `agent`'s leg `via`: answered at an unseen moment,
+    /// `at` being the earliest it can have been.
+    pub fn answer_unseen(&mut self, agent: Box<str>, via: ChanId, at: EventTime) {
+        let via = Dest {
+            id: via,
+            pair: self.chan(via).map_or(0, |c| c.pair),
+        };
+        let voicemail_leg = self.voicemail_legs.contains(&via.id)
+            || (via.pair != 0 && self.voicemail_legs.contains(&via.pair));
+        if let CallKind::Inbound(inb) = &mut self.kind {
+            inb.answer(agent, via, voicemail_leg, at);
+        }
+    }
+
+    /// Makes an unclassified call inbound with `chan` as its caller: a caller adopted from
+    /// `CoreShowChannels` whose entry into the PBX we never saw.
+    pub fn adopt_caller(&mut self, chan: &ChannelInfo<'_>, uid: ChanId, at: EventTime) {
+        if matches!(self.kind, CallKind::Unclassified) {
+            self.become_inbound(chan, uid, at);
+        }
+    }
+}
+
 fn update_caller_id(inb: &mut Inbound, c: &ChannelInfo<'_>) {
     let name = (!c.caller_id_name.is_empty()
         && !c.caller_id_name.eq_ignore_ascii_case(b"<unknown>"))

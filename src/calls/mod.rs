@@ -11,21 +11,25 @@ pub mod apps;
 pub mod channel;
 pub mod config;
 pub mod inbound;
+pub mod journal;
 pub mod legs;
 pub mod machine;
 pub mod outbound;
 pub mod outcome;
+mod reconcile;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
 
 use channel::{ChanId, Phones, chan_id};
+use journal::Journal;
 
 pub use config::TrackerConfig;
 pub use machine::{Call, Notice};
 pub use outcome::{
-    AgentAttempt, AttemptOutcome, Direction, FinishedCall, Forward, ForwardOutcome, LossReason,
+    AgentAttempt, AttemptOutcome, Direction, FinishedCall, Forward, ForwardOutcome, GapWindow,
+    LossReason,
 };
 
 use crate::ami::Message;
@@ -58,6 +62,12 @@ pub struct Tracker {
     next_id: CallId,
     last_sweep: EventTime,
     latest: EventTime,
+    /// The frames each call in progress consumed (saved at shutdown, see [`journal`]).
+    journal: Journal,
+    /// Calls that went through a gap, with its window (see [`reconcile`]).
+    gaps: IdMap<GapWindow>,
+    /// Since when we have been blind (link lost, restored state), until the next resync.
+    blind_since: Option<EventTime>,
     /// Calls seen per unknown context, and the contexts already reported.
     unknown_contexts: HashMap<String, u32>,
     reported_contexts: HashSet<String>,
@@ -91,6 +101,9 @@ impl Tracker {
             next_id: 0,
             last_sweep: EventTime::default(),
             latest: EventTime::default(),
+            journal: Journal::default(),
+            gaps: IdMap::default(),
+            blind_since: None,
             unknown_contexts: HashMap::new(),
             reported_contexts: HashSet::new(),
             notices: Vec::new(),
@@ -143,20 +156,30 @@ impl Tracker {
     ) -> Option<EventTime> {
         let (ev, stamp) = Event::parse(msg);
         if matches!(ev, Event::Other) {
+            if msg.event_name() == Some(reconcile::ADOPTED_CALLER) {
+                self.on_adopted_caller(msg, stamp.unwrap_or(unstamped_at));
+            }
             return stamp;
         }
         let at = stamp.unwrap_or(unstamped_at);
         self.latest = self.latest.max(at);
         match ev {
-            Event::Shutdown => self.finish_all(at, out),
+            // The PBX stops: the callers still up are cut off now.
+            Event::Shutdown => self.finish_where(|_| true, |_| GapWindow::new(at, at), out),
             Event::FullyBooted => {
-                // A (re)booted PBX: calls older than its uptime cannot exist any more.
+                // A (re)booted PBX: calls older than its uptime cannot exist any more; they
+                // ended between the last moment we saw them and the boot.
                 if let Some(uptime) = msg
                     .get_str("Uptime")
                     .and_then(|u| u.trim().parse::<i64>().ok())
                 {
                     let booted_at = at.plus_secs(-uptime);
-                    self.finish_where(|c| c.last_at() < booted_at, at, out);
+                    let blind = self.blind_since;
+                    self.finish_where(
+                        |c| c.last_at() < booted_at,
+                        |c| GapWindow::new(blind.unwrap_or(c.last_at()), booted_at),
+                        out,
+                    );
                 }
             }
             Event::LegacyBridge { uniqueid1, .. } => {
@@ -167,9 +190,16 @@ impl Tracker {
                     .or_else(|| self.by_linkedid.get(&one));
                 if let Some(&id) = id {
                     self.dispatch(id, one, &ev, at, out);
+                    self.journal_frame(id, msg, at);
                 }
             }
-            _ => self.route(&ev, at, out),
+            _ => {
+                if let Some(id) = self.route(&ev, at, out)
+                    && self.worth_journaling(&ev)
+                {
+                    self.journal_frame(id, msg, at);
+                }
+            }
         }
         if at.0 - self.last_sweep.0 > EXPIRY_SWEEP_SECS * 1_000_000 {
             self.last_sweep = at;
@@ -178,11 +208,17 @@ impl Tracker {
         stamp
     }
 
-    fn route(&mut self, ev: &Event<'_>, at: EventTime, out: &mut Vec<FinishedCall>) {
-        let Some(chan) = ev.channel() else { return };
+    /// Routes a channel event to its call; returns the call it went to.
+    fn route(
+        &mut self,
+        ev: &Event<'_>,
+        at: EventTime,
+        out: &mut Vec<FinishedCall>,
+    ) -> Option<CallId> {
+        let chan = ev.channel()?;
         let uid = chan_id(chan.uniqueid);
         if uid == 0 {
-            return;
+            return None;
         }
         let linked = chan.linkedid.map_or(0, chan_id);
         let known = self
@@ -201,7 +237,7 @@ impl Tracker {
                     .unwrap_or(chan.uniqueid);
                 self.create(key, at)
             }
-            None => return,
+            None => return None,
         };
         if linked == 0 && !self.by_uniqueid.contains_key(&uid) {
             self.by_uniqueid.insert(uid, id);
@@ -210,6 +246,33 @@ impl Tracker {
             self.join_dialled(id, dest.uniqueid, dest.channel, at);
         }
         self.dispatch(id, uid, ev, at, out);
+        Some(id)
+    }
+
+    /// False for events that change nothing the tracker keeps: the many `VarSet`s of
+    /// variables it does not read (FreePBX sets dozens per call), left out of the journal.
+    fn worth_journaling(&self, ev: &Event<'_>) -> bool {
+        match ev {
+            Event::VarSet {
+                variable, value, ..
+            } => !matches!(
+                apps::decode_var(
+                    &String::from_utf8_lossy(variable),
+                    &String::from_utf8_lossy(value),
+                    &self.cfg
+                ),
+                apps::Var::Ignored
+            ),
+            _ => true,
+        }
+    }
+
+    /// Keeps `msg` in the journal of call `id` while the call is in progress.
+    fn journal_frame(&mut self, id: CallId, msg: &Message, at: EventTime) {
+        match self.calls.get(&id) {
+            Some(call) if !call.is_finished() => self.journal.record(id, msg, at),
+            _ => self.journal.forget(id),
+        }
     }
 
     fn create(&mut self, key: &[u8], at: EventTime) -> CallId {
@@ -246,6 +309,10 @@ impl Tracker {
                     for ch in absorbed.channel_ids() {
                         self.by_uniqueid.insert(ch, id);
                     }
+                    self.journal.absorb(id, other);
+                    if let Some(w) = self.gaps.remove(&other) {
+                        self.gaps.entry(id).or_insert(w);
+                    }
                     if let Some(call) = self.calls.get_mut(&id) {
                         call.absorb(absorbed);
                     }
@@ -274,7 +341,8 @@ impl Tracker {
             return;
         };
         let principal_before = call.principal();
-        if let Some(done) = call.on_event(ev, at, &self.cfg, &self.phones) {
+        if let Some(mut done) = call.on_event(ev, at, &self.cfg, &self.phones) {
+            reconcile::mark_gap(&self.gaps, id, &mut done);
             out.push(done);
         }
         let notice = call.take_notice();
@@ -301,6 +369,8 @@ impl Tracker {
     }
 
     fn remove(&mut self, id: CallId) {
+        self.journal.forget(id);
+        self.gaps.remove(&id);
         if let Some(call) = self.calls.remove(&id) {
             for ch in call.channel_ids().chain(call.principal()) {
                 if self.by_uniqueid.get(&ch) == Some(&id) {
@@ -315,10 +385,12 @@ impl Tracker {
     }
 
     /// Finishes (with the `gap` flag) and drops every call matching `pred`, oldest first.
+    /// `window` is when each one's unseen end happened; it ended, as far as we know, at the
+    /// window's start.
     fn finish_where(
         &mut self,
         pred: impl Fn(&Call) -> bool,
-        at: EventTime,
+        window: impl Fn(&Call) -> GapWindow,
         out: &mut Vec<FinishedCall>,
     ) {
         let mut ids: Vec<(EventTime, CallId)> = self
@@ -330,8 +402,10 @@ impl Tracker {
         ids.sort();
         for (_, id) in ids {
             if let Some(call) = self.calls.get_mut(&id) {
-                let end = call.last_at().min(at).max(call.first_at());
-                if let Some(done) = call.finish(end, true) {
+                let w = window(call);
+                let end = w.started_at.max(call.first_at());
+                if let Some(mut done) = call.finish(end, true) {
+                    done.gap_window = Some(GapWindow::new(end, w.ended_at));
                     out.push(done);
                 }
             }
@@ -339,76 +413,34 @@ impl Tracker {
         }
     }
 
-    /// Ends every call in progress (PBX shutdown).
+    /// Ends every call in progress (the end of a replay), each at its last event.
     pub fn finish_all(&mut self, at: EventTime, out: &mut Vec<FinishedCall>) {
-        self.finish_where(|_| true, at, out);
+        self.finish_where(|_| true, |c| GapWindow::new(c.last_at().min(at), at), out);
     }
 
     /// Finishes calls that saw no event for `expire_after_secs` before `now`.
     pub fn expire(&mut self, now: EventTime, out: &mut Vec<FinishedCall>) {
         let limit = now.plus_secs(-(self.cfg.expire_after_secs as i64));
-        self.finish_where(|c| c.last_at() < limit, now, out);
+        self.finish_where(
+            |c| c.last_at() < limit,
+            |c| GapWindow::new(c.last_at(), now),
+            out,
+        );
     }
 
-    /// After a (re)connect: `channels` are the `CoreShowChannel` items the PBX listed.
-    /// Calls none of whose channels still exist are finished with the `gap` flag; channels
-    /// we do not know are adopted so their calls are tracked from here on.
-    pub fn resync(&mut self, channels: &[Message], at: EventTime, out: &mut Vec<FinishedCall>) {
-        let live: HashSet<ChanId> = channels
-            .iter()
-            .filter_map(|m| m.get("Uniqueid"))
-            .map(chan_id)
-            .collect();
-        self.finish_where(|c| !c.channel_ids().any(|id| live.contains(&id)), at, out);
-        for item in channels {
-            self.adopt(item, at, out);
-        }
+    /// The journal of the calls in progress as one AMI stream (see [`journal`]), and how
+    /// many calls it holds. `clock_offset` (µs, the PBX's clock minus ours) is saved with it.
+    pub fn save_in_progress(&self, clock_offset: Option<i64>) -> (Vec<u8>, usize) {
+        let saved_at = self.blind_since.unwrap_or(self.latest);
+        self.journal.save(
+            |id| self.calls.get(&id).is_some_and(|c| !c.is_finished()),
+            saved_at,
+            clock_offset,
+        )
     }
 
-    /// Tracks a channel listed by `CoreShowChannels` as if we had seen it start.
-    fn adopt(&mut self, item: &Message, at: EventTime, out: &mut Vec<FinishedCall>) {
-        let Some(uniqueid) = item.get("Uniqueid") else {
-            return;
-        };
-        let uid = chan_id(uniqueid);
-        if self.by_uniqueid.contains_key(&uid)
-            || self
-                .calls
-                .values()
-                .any(|c| c.channel_ids().any(|ch| ch == uid))
-        {
-            return;
-        }
-        let started = item
-            .get_str("Duration")
-            .and_then(|d| parse_hms(&d))
-            .map_or(at, |secs| at.plus_secs(-secs));
-        let get = |k: &str| item.get(k).unwrap_or_default();
-        let mut pairs: Vec<(&str, &[u8])> = vec![
-            ("Event", b"Newchannel"),
-            ("Channel", get("Channel")),
-            ("Uniqueid", uniqueid),
-            ("Linkedid", get("Linkedid")),
-            ("Context", get("Context")),
-            ("Exten", get("Extension")),
-            ("CallerIDNum", get("CallerIDNum")),
-            ("CallerIDName", get("CallerIDName")),
-        ];
-        let newchannel = Message::from_pairs(&pairs);
-        self.on_message(&newchannel, started, out);
-        pairs[0] = ("Event", b"Newexten");
-        pairs.push(("Application", get("Application")));
-        pairs.push(("AppData", get("ApplicationData")));
-        let newexten = Message::from_pairs(&pairs);
-        self.on_message(&newexten, at, out);
+    /// Bytes and calls held by the journal.
+    pub fn journal_size(&self) -> (usize, usize) {
+        (self.journal.bytes(), self.journal.calls())
     }
-}
-
-/// `HH:MM:SS` (CoreShowChannel `Duration`) in seconds.
-fn parse_hms(s: &str) -> Option<i64> {
-    let mut total = 0i64;
-    for part in s.trim().split(':') {
-        total = total * 60 + part.parse::<i64>().ok()?;
-    }
-    Some(total)
 }

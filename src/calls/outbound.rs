@@ -56,6 +56,7 @@ impl Outbound {
             forwards: Vec::new(),
             missed: None,
             gap,
+            gap_window: None,
         }
     }
 }

@@ -268,4 +268,28 @@ pub struct FinishedCall {
     pub missed: Option<MissDetails>,
     /// The call was finished without seeing its end (lost events, reconnect, PBX restart).
     pub gap: bool,
+    /// With `gap`: the window in which we were blind and the unseen end (or answer) happened.
+    #[serde(default)]
+    pub gap_window: Option<GapWindow>,
+}
+
+/// When the daemon was blind to a call: from the last event it saw before losing sight (link
+/// lost, daemon stopped, PBX restart) to the moment it saw again (`CoreShowChannels`). What
+/// happened to the call inside the window happened at an unknown moment within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GapWindow {
+    /// The last moment we know the call's state (PBX clock).
+    pub started_at: EventTime,
+    /// When we could see again (PBX clock); never before `started_at`.
+    pub ended_at: EventTime,
+}
+
+impl GapWindow {
+    /// The window `[started_at, ended_at]`, widened so it never runs backwards.
+    pub fn new(started_at: EventTime, ended_at: EventTime) -> GapWindow {
+        GapWindow {
+            started_at,
+            ended_at: ended_at.max(started_at),
+        }
+    }
 }

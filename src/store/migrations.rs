@@ -13,13 +13,17 @@ use super::StoreError;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_tables", include_str!("sql/001_tables.sql")),
     ("002_views", include_str!("sql/002_views.sql")),
-    ("005_local_day", include_str!("sql/005_local_day.sql")),
     (FORWARDS, include_str!("sql/003_forwards.sql")),
+    (GAP_WINDOW, include_str!("sql/004_gap_window.sql")),
+    ("005_local_day", include_str!("sql/005_local_day.sql")),
     ("006_outbox", include_str!("sql/006_outbox.sql")),
 ];
 
 /// The migration that adds `agent_attempts.name` and `forwards`.
 pub const FORWARDS: &str = "003_forwards";
+
+/// The migration that adds `calls.gap_started_at` and `calls.gap_ended_at`.
+pub const GAP_WINDOW: &str = "004_gap_window";
 
 /// The schema version at which migration `name` is applied (0 if there is none).
 pub const fn version_of(name: &str) -> i64 {

@@ -73,6 +73,8 @@ pub struct MissedRow {
     pub withheld: bool,
     /// Finished without seeing its end.
     pub gap: bool,
+    /// With `gap`: the window in which the unseen end happened.
+    pub gap_window: Option<(EventTime, EventTime)>,
     /// Agents rung, in order.
     pub agents: Vec<AttemptRow>,
     /// External numbers dialled for the call (follow-me, forwards), in order.
@@ -309,14 +311,22 @@ impl ReadDb {
         )?;
         let mut forwards = self.forwards_of_missed(&range)?;
         let mut out = Vec::new();
+        // The gap window exists from migration `004_gap_window` on.
+        let window = if self.version >= migrations::version_of(migrations::GAP_WINDOW) {
+            "c.gap_started_at, c.gap_ended_at"
+        } else {
+            "NULL, NULL"
+        };
         self.each_row(
-            "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
+            &format!(
+                "SELECT c.id, c.linkedid, c.number, c.name, c.did, c.queue, c.started_at,
                     c.ended_at, c.wait_seconds, m.loss_reason, m.voicemail,
-                    m.first_time_caller, m.withheld, c.gap, m.task_id
+                    m.first_time_caller, m.withheld, c.gap, m.task_id, {window}
                FROM missed_calls m
                JOIN calls c ON c.id = m.call_id
               WHERE (?1 IS NULL OR c.ended_at >= ?1) AND (?2 IS NULL OR c.ended_at < ?2)
-              ORDER BY c.ended_at, c.id",
+              ORDER BY c.ended_at, c.id"
+            ),
             &range,
             ("select missed calls", "read missed call"),
             |r| {
@@ -336,6 +346,9 @@ impl ReadDb {
                         first_time_caller: r.get(11)?,
                         withheld: r.get(12)?,
                         gap: r.get(13)?,
+                        gap_window: r
+                            .get::<_, Option<EventTime>>(15)?
+                            .zip(r.get::<_, Option<EventTime>>(16)?),
                         agents: Vec::new(),
                         forwards: Vec::new(),
                         task_id: r.get(14)?,

@@ -28,8 +28,9 @@ const REWARN_EVERY: Duration = Duration::from_secs(60);
 const IDLE_FILE_CHECK: Duration = Duration::from_secs(10);
 
 const INSERT_CALL: &str = "INSERT INTO calls (linkedid, direction, number, number_normalized, \
-     name, did, queue, started_at, ended_at, wait_seconds, answered, agent, talk_seconds, gap) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+     name, did, queue, started_at, ended_at, wait_seconds, answered, agent, talk_seconds, gap, \
+     gap_started_at, gap_ended_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
      ON CONFLICT (linkedid) DO NOTHING";
 const INSERT_ATTEMPT: &str = "INSERT INTO agent_attempts (call_id, seq, agent, ring_start, \
      ring_seconds, outcome, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -487,6 +488,8 @@ fn apply_call(
                 call.agent,
                 call.talk_seconds,
                 call.gap,
+                call.gap_window.map(|w| w.started_at),
+                call.gap_window.map(|w| w.ended_at),
             ])
         })
         .map_err(StoreError::sql("insert call"))?;

@@ -60,6 +60,7 @@ pub fn missed(
             voicemail: false,
         }),
         gap: false,
+        gap_window: None,
     }
 }
 
@@ -97,6 +98,7 @@ pub fn inbound_answered(
         forwards: Vec::new(),
         missed: None,
         gap: false,
+        gap_window: None,
     }
 }
 
@@ -129,6 +131,7 @@ pub fn outbound(
         forwards: Vec::new(),
         missed: None,
         gap: false,
+        gap_window: None,
     }
 }
 
