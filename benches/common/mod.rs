@@ -7,8 +7,8 @@ use std::process::Command;
 pub const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
 
 /// Builds (once) `target/bench-data/NAME`: [`CAPTURE`] repeated `copies` times with shifted
-/// times and ids by the shared amplify tool (`../shared/tools` of the main checkout or of the
-/// worktrees' parent).
+/// times and ids by the shared amplify tool (`../shared/tools` beside the checkout, or one
+/// level further up).
 pub fn amplified(root: &Path, copies: usize, name: &str) -> anyhow::Result<PathBuf> {
     let out = root.join("target/bench-data").join(name);
     if !out.exists() {
