@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,9 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
+
+mod support;
+use support::daemon::{append_log, spawn_run};
 
 const SECRET: &str = "daemon-test-secret";
 
@@ -174,22 +177,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, log: &Path) -> Daemon {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start missedcalld run");
+        let child = spawn_run(config, append_log(log), Some("info"));
         Daemon {
             child,
             log: log.to_path_buf(),

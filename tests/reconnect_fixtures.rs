@@ -12,7 +12,7 @@
 //!   caller as missed, and a caller the PBX still lists is not lost.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use tokio_util::codec::Decoder;
 
 mod support;
 use support::ami_server::{AmiConn, FakeAmi};
+use support::daemon::{append_log, spawn_run};
 use support::expect::{check, missedcalld_json as cli_json};
 
 const USER: &str = "missedcalls";
@@ -165,23 +166,7 @@ struct Daemon(Child);
 
 impl Daemon {
     fn start(config: &Path, log: &Path) -> Daemon {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("CREDENTIALS_DIRECTORY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start missedcalld run");
-        Daemon(child)
+        Daemon(spawn_run(config, append_log(log), Some("info")))
     }
 
     async fn stop(&mut self, signal: &str) {
