@@ -335,15 +335,21 @@ fn spill_dir(cfg: &Config) -> PathBuf {
     }
 }
 
-/// Moves `first` and every event the client has queued behind it into the spill queue (one
-/// wake-up of the pipeline thread for all of them). False when the pipeline thread is gone.
+/// Most events moved into the spill queue by one [`forward`]: a push holds the queue's lock and
+/// keeps what it spills in memory until its one write, so during a burst that outruns the
+/// pipeline an unbounded batch would hold the whole burst (and starve the consumer).
+const FORWARD_BATCH: usize = 4096;
+
+/// Moves `first` and up to [`FORWARD_BATCH`] events the client has queued behind it into the
+/// spill queue (one wake-up of the pipeline thread for all of them); the router's loop comes
+/// back at once for the rest. False when the pipeline thread is gone.
 fn forward(
     client: &mut ClientHandle,
     first: Option<ClientEvent>,
     queue: &mut crate::spill::QueueSender,
     work_tx: &std_mpsc::Sender<Work>,
 ) -> bool {
-    let rest = std::iter::from_fn(|| client.events.try_recv().ok());
+    let rest = std::iter::from_fn(|| client.events.try_recv().ok()).take(FORWARD_BATCH);
     let mut moved = 0;
     let wake = queue.push(first.into_iter().chain(rest).inspect(|_| moved += 1));
     client.queue_depth.fetch_sub(moved, Ordering::Relaxed);
@@ -365,7 +371,12 @@ async fn stop_client(
         warn!("the AMI client did not stop in time; aborting it");
         client.task.abort();
     }
-    forward(client, None, queue, work_tx);
+    // The client has stopped: forward everything it queued, batch by batch.
+    while !client.events.is_empty() {
+        if !forward(client, None, queue, work_tx) {
+            break;
+        }
+    }
 }
 
 /// Loads the file again and applies what changed. `Ok(None)`: nothing to apply.
