@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use missedcalld::ami::standin::{self, Pacing, ServedEvent, StandinPbx};
+use missedcalld::ami::standin::{self, Pacing, ServedEvent};
 use rusqlite::{Connection, OpenFlags};
 
 const COPIES: usize = 139;
@@ -83,17 +83,7 @@ impl Daemon {
                 db.display().to_string()
             ),
         )?;
-        let events = Arc::new(events);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("the stand-in PBX's runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                standin::serve(listener, StandinPbx::open(), events, pacing, None).await;
-            });
-        });
+        common::serve_on_thread(listener, Arc::new(events), pacing, None);
         let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
             .args(["run", "--config"])
             .arg(&config)

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use missedcalld::ami::standin::{self, Pacing, ServedEvent, StandinPbx};
+use missedcalld::ami::standin::{self, Pacing, ServedEvent};
 use missedcalld::callbacks::sla::Calendar;
 use missedcalld::config::{Config, LogSection};
 use missedcalld::daemon::{self, DaemonStatus};
@@ -123,27 +123,15 @@ fn live(
 
     // The stand-in PBX on its own thread, reporting every write to the reader.
     let (written_tx, written_rx) = mpsc::channel::<(usize, Instant)>();
-    let server_events = Arc::clone(events);
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("the stand-in PBX's runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let on_written: standin::OnWritten = Box::new(move |i, at| {
-                let _ = written_tx.send((i, at));
-            });
-            standin::serve(
-                listener,
-                StandinPbx::open(),
-                server_events,
-                Pacing::PerSecond(RATE),
-                Some(on_written),
-            )
-            .await;
-        });
+    let on_written: standin::OnWritten = Box::new(move |i, at| {
+        let _ = written_tx.send((i, at));
     });
+    common::serve_on_thread(
+        listener,
+        Arc::clone(events),
+        Pacing::PerSecond(RATE),
+        Some(on_written),
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
