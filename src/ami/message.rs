@@ -65,6 +65,14 @@ impl Message {
         }
     }
 
+    /// The header spans' storage, emptied, for [`crate::ami::AmiCodec::recycle`] (the frame
+    /// is released).
+    pub fn into_span_storage(self) -> Vec<HeaderSpan> {
+        let mut headers = self.headers;
+        headers.clear();
+        headers
+    }
+
     /// The raw frame as received (including line endings).
     pub fn frame(&self) -> &Bytes {
         &self.frame

@@ -312,50 +312,67 @@ fn is_follows_field_pair(key: &[u8], value: &[u8]) -> bool {
     key.eq_ignore_ascii_case(b"Response") && value.eq_ignore_ascii_case(b"Follows")
 }
 
-/// `message := header* [blank_line]`: fills `spans` with the frame's headers in wire order.
-///
-/// The hot path of the codec. One pass of [`scan::structural`] finds every colon and LF of the
-/// frame 64 bytes at a time; each LF closes a line that is then split as `field` or
-/// `raw_line` would split it. The result is identical to [`message_spans_nom`], which still
-/// handles `Response: Follows` replies and the trailing-data error.
-pub fn message_spans(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), ParseError> {
+/// Where [`scan_lines`] stopped.
+enum LinesEnd {
+    /// At a blank line; the index just after it.
+    Blank(usize),
+    /// The first line reads `Response: Follows` (`quirk_follows`): nothing was kept.
+    Follows,
+    /// The bytes ran out inside the line starting at `line_start` (first colon at `colon`,
+    /// `usize::MAX`: none).
+    Exhausted { line_start: usize, colon: usize },
+}
+
+/// One pass of [`scan::structural`] over `buf`: every colon and LF, 64 bytes at a time; each
+/// LF closes a line, split into `spans` as `field` or `raw_line` would split it, up to the
+/// first blank line.
+#[inline(always)]
+fn scan_lines(buf: &[u8], spans: &mut Vec<HeaderSpan>) -> LinesEnd {
     const NONE: usize = usize::MAX;
-    if frame.len() > u32::MAX as usize {
-        return Err(ParseError::TooLarge { len: frame.len() });
-    }
     let mut line_start = 0;
     let mut colon = NONE;
-    let mut blank_end = NONE;
-    let mut follows = false;
-    scan::structural(frame, |p, b| {
+    let mut end = None;
+    scan::structural(buf, |p, b| {
         if b == b':' {
             if colon == NONE {
                 colon = p;
             }
             return true;
         }
-        let text_end = if p > line_start && frame[p - 1] == b'\r' {
+        let text_end = if p > line_start && buf[p - 1] == b'\r' {
             p - 1
         } else {
             p
         };
         if text_end == line_start {
-            blank_end = p + 1;
+            end = Some(LinesEnd::Blank(p + 1));
             return false;
         }
-        push_line(frame, spans, line_start, colon, text_end);
-        if spans.len() == 1 && first_is_follows(frame, spans) {
-            follows = true;
+        push_line(buf, spans, line_start, colon, text_end);
+        if spans.len() == 1 && first_is_follows(buf, spans) {
+            end = Some(LinesEnd::Follows);
             return false;
         }
         line_start = p + 1;
         colon = NONE;
         true
     });
-    if !follows {
-        if blank_end != NONE {
-            check_trailing(frame, &frame[blank_end..])?;
-        } else if line_start < frame.len() {
+    end.unwrap_or(LinesEnd::Exhausted { line_start, colon })
+}
+
+/// `message := header* [blank_line]`: fills `spans` with the frame's headers in wire order.
+///
+/// The hot path of replay: [`scan_lines`] splits the lines in one pass. The result is
+/// identical to [`message_spans_nom`], which still handles `Response: Follows` replies.
+pub fn message_spans(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), ParseError> {
+    if frame.len() > u32::MAX as usize {
+        return Err(ParseError::TooLarge { len: frame.len() });
+    }
+    let mut follows = false;
+    match scan_lines(frame, spans) {
+        LinesEnd::Blank(end) => check_trailing(frame, &frame[end..])?,
+        LinesEnd::Follows => follows = true,
+        LinesEnd::Exhausted { line_start, colon } if line_start < frame.len() => {
             // quirk_eof_line: the last line has no line end.
             let end = frame.len();
             let text_end = if frame[end - 1] == b'\r' {
@@ -368,6 +385,7 @@ pub fn message_spans(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), Pa
                 follows = spans.len() == 1 && first_is_follows(frame, spans);
             }
         }
+        LinesEnd::Exhausted { .. } => {}
     }
     if follows {
         spans.clear();
@@ -377,6 +395,24 @@ pub fn message_spans(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<(), Pa
         return Err(ParseError::Empty { len: frame.len() });
     }
     Ok(())
+}
+
+/// The codec's one-pass path: when `buf` starts with a complete ordinary message (its first
+/// line a `Key: Value` field, not a `Response: Follows` reply) ended by a blank line within
+/// `max` bytes, fills `spans` with its headers and returns its length, blank line included.
+/// `None` for anything else (the codec's general path then decides); `spans` is then left
+/// in an unspecified state.
+#[inline]
+pub fn leading_message(buf: &[u8], max: usize, spans: &mut Vec<HeaderSpan>) -> Option<usize> {
+    let buf = &buf[..buf.len().min(max).min(u32::MAX as usize)];
+    match scan_lines(buf, spans) {
+        LinesEnd::Blank(end) => spans
+            .first()
+            // A raw first line (no colon) is garbage before a message, not its start.
+            .filter(|first| first.value.0 > first.key.1)
+            .map(|_| end),
+        LinesEnd::Follows | LinesEnd::Exhausted { .. } => None,
+    }
 }
 
 /// One line `[start, text_end)` whose first colon is at `colon` (`usize::MAX`: none), split
@@ -479,6 +515,9 @@ pub fn message_spans_nom(frame: &[u8], spans: &mut Vec<HeaderSpan>) -> Result<()
 
 /// After the terminating blank line only more blank lines may follow.
 fn check_trailing(frame: &[u8], mut rest: &[u8]) -> Result<(), ParseError> {
+    if rest.is_empty() {
+        return Ok(());
+    }
     while let Ok((next, line)) = header(rest) {
         if line != Line::Blank {
             let len = rest.len().min(40);
@@ -494,12 +533,7 @@ fn check_trailing(frame: &[u8], mut rest: &[u8]) -> Result<(), ParseError> {
 
 /// Parses one complete frame into a [`Message`] whose values are slices of `frame`.
 pub fn parse_message(frame: Bytes) -> Result<Message, ParseError> {
-    parse_message_with_capacity(frame, 16)
-}
-
-/// Like [`parse_message`], with a guess of the header count (the codec passes the last one's).
-pub fn parse_message_with_capacity(frame: Bytes, capacity: usize) -> Result<Message, ParseError> {
-    let mut spans = Vec::with_capacity(capacity);
+    let mut spans = Vec::with_capacity(16);
     message_spans(&frame, &mut spans)?;
     Ok(Message::from_spans(frame, spans))
 }
