@@ -499,15 +499,24 @@ fn exact(a: &[u8], b: &[u8]) -> bool {
     a == b
 }
 
-fn ignore_case(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
+/// `key` equals the table's `name` ignoring ASCII case. Table names are alphanumeric (a test
+/// checks it), so a byte that differs from the name's only in bit 0x20 is the same letter in
+/// the other case; the loop stops at the first other difference, which for the headers the
+/// tracker does not read is nearly always the first byte.
+#[inline(always)]
+fn ignore_case(name: &[u8], key: &[u8]) -> bool {
+    name.len() == key.len()
+        && name
+            .iter()
+            .zip(key)
+            .all(|(&n, &k)| n == k || (n ^ k == 0x20 && n.is_ascii_alphabetic()))
 }
 
 impl<'a> Fields<'a> {
     fn collect(msg: &'a Message) -> Self {
         let mut f = Fields::default();
         for (key, value) in msg.headers() {
-            if key.eq_ignore_ascii_case(b"Event") {
+            if ignore_case(b"Event", key) {
                 // Most of a busy stream (CEL, Cdr, QueueMemberStatus...) is not modelled:
                 // stop reading those at their first header.
                 match EVENT_INDEX.find(value, exact) {
@@ -688,6 +697,16 @@ mod tests {
         assert!(!is_modelled(b"newchannel"), "event names are exact");
         let dial = Message::from_pairs(&[("Event", "Dial"), ("SubEvent", "Ringing")]);
         assert_eq!(Event::parse(&dial).0, Event::Other);
+    }
+
+    #[test]
+    fn table_keys_are_alphanumeric_as_the_case_rule_needs() {
+        for (key, _) in FIELDS {
+            assert!(key.iter().all(u8::is_ascii_alphanumeric), "{key:?}");
+        }
+        assert!(ignore_case(b"Uniqueid1", b"UNIQUEID1"));
+        assert!(!ignore_case(b"Uniqueid1", b"Uniqueid\x11"));
+        assert!(!ignore_case(b"Channel", b"Channe"));
     }
 
     #[test]
