@@ -5,9 +5,9 @@
 //! stream in order, so a call may span two files; calls still open at the end are finished
 //! with the `gap` flag.
 //!
-//! [`replay_pipelined`] (what the `replay` command runs) reads and frames on one thread and
-//! parses and tracks on the calling one, handing frames over in batches; [`replay_into`] does both on one thread
-//! and is the reference the pipelined path must match byte for byte.
+//! [`replay_pipelined`] (what the `replay` command runs) reads, frames and parses on one
+//! thread and tracks on the calling one, handing messages over in batches; [`replay_into`]
+//! does both on one thread and is the reference the pipelined path must match byte for byte.
 //!
 //! Every input is checked first ([`check_inputs`]): a missing file, a directory, or a file
 //! whose start shows no AMI stream (a binary, random bytes, an empty file) fails the replay
@@ -19,9 +19,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
-use crate::ami::codec::RawFrame;
 use crate::ami::{AmiCodec, Frame, Message};
 use crate::pipeline::{CallSink, Pipeline};
 use crate::time::EventTime;
@@ -97,10 +96,10 @@ pub struct ReplayStats {
     pub by_name: BTreeMap<String, u64>,
 }
 
-/// Frames handed from the framing thread to the tracking thread at once: one channel
+/// Messages handed from the reading thread to the tracking thread at once: one channel
 /// hand-off per batch instead of one per event.
 const BATCH: usize = 2048;
-/// Batches in flight between the two threads; bounds the memory a fast framer can fill.
+/// Batches in flight between the two threads; bounds the memory a fast reader can fill.
 const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Decodes every message of `files` in order and hands each to `each` with the event clock.
@@ -108,18 +107,29 @@ pub fn for_each_message(
     files: &[PathBuf],
     mut each: impl FnMut(&Message, EventTime) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let mut clocked = Clocked::default();
-    frame_files(files, |frame| match clocked.message(frame) {
-        Some((msg, clock)) => each(&msg, clock),
-        None => Ok(()),
+    let mut clock = EventTime::default();
+    decode_files(files, |msg| {
+        if let Some(t) = msg.get("Timestamp").and_then(EventTime::parse_ami) {
+            clock = clock.max(t);
+        }
+        each(&msg, clock)
     })
 }
 
-/// Reads `files` in order and hands each message's frame to `each`, unparsed (banners are
-/// skipped). Returns the bytes read.
-fn frame_files(
+/// Reads `files` in order and hands each message to `each` (banners are skipped; a
+/// malformed message is logged and dropped). Returns the bytes read.
+fn decode_files(
     files: &[PathBuf],
-    mut each: impl FnMut(Bytes) -> anyhow::Result<()>,
+    mut each: impl FnMut(Message) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    decode_files_recycling(files, |msg, _| each(msg))
+}
+
+/// [`decode_files`], handing `each` the codec too, to give it back messages that are done
+/// with ([`AmiCodec::recycle`]).
+fn decode_files_recycling(
+    files: &[PathBuf],
+    mut each: impl FnMut(Message, &mut AmiCodec) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let mut bytes_read = 0u64;
     for path in files {
@@ -135,14 +145,14 @@ fn frame_files(
             let eof = n == 0;
             loop {
                 let frame = if eof {
-                    codec.decode_raw_eof(&mut buf)
+                    codec.decode_eof(&mut buf)
                 } else {
-                    codec.decode_raw(&mut buf)
+                    codec.decode(&mut buf)
                 }
                 .with_context(|| format!("decoding {}", path.display()))?;
                 match frame {
-                    Some(RawFrame::Message(frame)) => each(frame)?,
-                    Some(RawFrame::Banner(_)) => {}
+                    Some(Frame::Message(msg)) => each(msg, &mut codec)?,
+                    Some(Frame::Banner(_)) => {}
                     None => break,
                 }
             }
@@ -152,25 +162,6 @@ fn frame_files(
         }
     }
     Ok(bytes_read)
-}
-
-/// Parses frames in stream order and keeps the event clock: the newest `Timestamp` so far
-/// (events without one take it).
-#[derive(Default)]
-struct Clocked {
-    parser: AmiCodec,
-    clock: EventTime,
-}
-
-impl Clocked {
-    /// The message of `frame` with its clock; `None` for a malformed frame (logged).
-    fn message(&mut self, frame: Bytes) -> Option<(Message, EventTime)> {
-        let msg = self.parser.parse_frame(frame)?;
-        if let Some(t) = msg.get("Timestamp").and_then(EventTime::parse_ami) {
-            self.clock = self.clock.max(t);
-        }
-        Some((msg, self.clock))
-    }
 }
 
 fn read_chunk(file: &mut File, buf: &mut BytesMut, path: &Path) -> anyhow::Result<usize> {
@@ -235,19 +226,16 @@ where
     S::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut counter = Counter::default();
-    let mut parser = AmiCodec::new();
-    let bytes = frame_files(files, |frame| {
-        if let Some(msg) = parser.parse_frame(frame) {
-            counter.add(&msg);
-            pipeline.on_recorded(&msg)?;
-        }
+    let bytes = decode_files(files, |msg| {
+        counter.add(&msg);
+        pipeline.on_recorded(&msg)?;
         Ok(())
     })?;
     pipeline.finish_all()?;
     Ok(counter.into_stats(bytes))
 }
 
-/// The framing thread gave up because the tracking side stopped first (its error wins).
+/// The reading thread gave up because the tracking side stopped first (its error wins).
 #[derive(Debug, thiserror::Error)]
 #[error("the tracking side stopped")]
 struct TrackingStopped;
@@ -276,23 +264,27 @@ where
     S::Error: std::error::Error + Send + Sync + 'static,
 {
     let batch_len = batch_len.max(1);
-    // Frames are parsed on the tracking thread: framing alone is about as much work as
-    // parsing plus tracking, which balances the two cores.
-    type Batch = Vec<Bytes>;
+    // Reading, framing and parsing are one pass on the reading thread; the typed view,
+    // tracking and the store's side are the other's. That balances the two cores.
+    type Batch = Vec<Message>;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-    // Emptied batches go back to the framing thread, so their buffers are allocated once.
+    // Batches go back to the reading thread once tracked, so their buffers are allocated once.
     let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
-        let framer = std::thread::Builder::new()
-            .name("replay-frame".into())
+        let reader = std::thread::Builder::new()
+            .name("replay-read".into())
             .spawn_scoped(scope, move || -> anyhow::Result<u64> {
                 let mut batch = Vec::with_capacity(batch_len);
-                let bytes = frame_files(files, |frame| {
-                    batch.push(frame);
+                let bytes = decode_files_recycling(files, |msg, codec| {
+                    batch.push(msg);
                     if batch.len() >= batch_len {
-                        let next = spare_rx
-                            .try_recv()
-                            .unwrap_or_else(|_| Vec::with_capacity(batch_len));
+                        let next = match spare_rx.try_recv() {
+                            Ok(mut done) => {
+                                done.drain(..).for_each(|m| codec.recycle(m));
+                                done
+                            }
+                            Err(_) => Vec::with_capacity(batch_len),
+                        };
                         tx.send(std::mem::replace(&mut batch, next))
                             .map_err(|_| TrackingStopped)?;
                     }
@@ -303,28 +295,27 @@ where
                 }
                 Ok(bytes)
             })
-            .context("starting the framing thread")?;
+            .context("starting the reading thread")?;
         let mut counter = Counter::default();
-        let mut parser = AmiCodec::new();
         let tracked = (|| -> anyhow::Result<()> {
-            for mut batch in rx.iter() {
-                for frame in batch.drain(..) {
-                    if let Some(msg) = parser.parse_frame(frame) {
-                        counter.add(&msg);
-                        pipeline.on_recorded(&msg)?;
-                    }
+            for batch in rx.iter() {
+                for msg in &batch {
+                    counter.add(msg);
+                    pipeline.on_recorded(msg)?;
                 }
+                // The messages go back with the batch: the reading thread allocated them,
+                // so it frees and reuses them.
                 let _ = spare_tx.send(batch);
             }
             Ok(())
         })();
-        // On a tracking error the framer's next send fails and it stops.
+        // On a tracking error the reader's next send fails and it stops.
         drop(rx);
-        let framed = framer
+        let read = reader
             .join()
-            .map_err(|_| anyhow::anyhow!("the framing thread panicked"))?;
+            .map_err(|_| anyhow::anyhow!("the reading thread panicked"))?;
         tracked?;
-        let stats = counter.into_stats(framed?);
+        let stats = counter.into_stats(read?);
         pipeline.finish_all()?;
         Ok(stats)
     })
