@@ -98,7 +98,7 @@ pub struct ReplayStats {
 
 /// Messages handed from the reading thread to the tracking thread at once: one channel
 /// hand-off per batch instead of one per event.
-const BATCH: usize = 2048;
+const BATCH: usize = 256;
 /// Batches in flight between the two threads; bounds the memory a fast reader can fill.
 const BATCHES_IN_FLIGHT: usize = 4;
 
