@@ -289,9 +289,9 @@ impl Writer {
                     Err(TryRecvError::Empty) if !flushes.is_empty() || linger.is_zero() => break,
                     Err(TryRecvError::Empty) => {
                         let wait = linger.min(self.settings.batch_max_delay - elapsed);
-                        match rx.recv_timeout(wait) {
-                            Ok(cmd) => next = Some(cmd),
-                            Err(_) => break,
+                        match linger_for_more(&rx, wait) {
+                            Some(cmd) => next = Some(cmd),
+                            None => break,
                         }
                     }
                 }
@@ -672,5 +672,27 @@ fn run_op(
             Ok((None, false))
         }
         TaskOp::Nothing => Ok((None, false)),
+    }
+}
+/// Naps between looks at the queue while lingering for more calls.
+const LINGER_NAP: Duration = Duration::from_millis(5);
+
+/// The next command within `wait`, looking every [`LINGER_NAP`]. A receiver blocked on the
+/// queue is woken by every call sent, and a bulk load sends thousands a second; a sleeping
+/// one is woken by none, and finds them all at its next look.
+fn linger_for_more(rx: &Receiver<Cmd>, wait: Duration) -> Option<Cmd> {
+    let until = Instant::now() + wait;
+    loop {
+        std::thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(LINGER_NAP),
+        );
+        match rx.try_recv() {
+            Ok(cmd) => return Some(cmd),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() >= until => return None,
+            Err(TryRecvError::Empty) => {}
+        }
     }
 }
