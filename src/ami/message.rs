@@ -104,7 +104,7 @@ impl Message {
         let key = key.as_bytes();
         self.headers
             .iter()
-            .find(|h| self.slice(h.key).eq_ignore_ascii_case(key))
+            .find(|h| same_key(self.slice(h.key), key))
             .map(|h| self.slice(h.value))
     }
 
@@ -118,7 +118,7 @@ impl Message {
         let key_b = key.as_bytes();
         self.headers
             .iter()
-            .find(|h| self.slice(h.key).eq_ignore_ascii_case(key_b))
+            .find(|h| same_key(self.slice(h.key), key_b))
             .map(|h| self.frame.slice(h.value.0 as usize..h.value.1 as usize))
     }
 
@@ -126,7 +126,7 @@ impl Message {
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.headers
             .iter()
-            .filter(move |h| self.slice(h.key).eq_ignore_ascii_case(key.as_bytes()))
+            .filter(move |h| same_key(self.slice(h.key), key.as_bytes()))
             .map(|h| self.slice(h.value))
     }
 
@@ -139,6 +139,13 @@ impl Message {
     pub fn response(&self) -> Option<&[u8]> {
         self.get("Response")
     }
+}
+
+/// Header keys compare ignoring ASCII case; Asterisk spells them one way, so the exact
+/// comparison settles nearly every lookup before the case-folding one runs.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
 }
 
 impl PartialEq for Message {
