@@ -243,6 +243,8 @@ fn replay_command(
     let replayed = (|| {
         let store = Store::open(settings).with_context(|| format!("opening {}", db.display()))?;
         let mut pipeline = Pipeline::new(cfg.calls.clone(), store);
+        // A replay never saves its calls in progress: they end with the recording.
+        pipeline.keep_journal(false);
         let started = std::time::Instant::now();
         let seen = if how.single_thread {
             replay_into(files, &mut pipeline)?

@@ -75,6 +75,12 @@ impl<S: CallSink> Pipeline<S> {
         self.clock
     }
 
+    /// Whether the tracker keeps the frames of calls in progress, to save them at shutdown
+    /// (see [`Tracker::keep_journal`]).
+    pub fn keep_journal(&mut self, on: bool) {
+        self.tracker.keep_journal(on);
+    }
+
     /// Applies new tracker settings (SIGHUP).
     pub fn set_tracker_config(&mut self, cfg: TrackerConfig) {
         self.tracker.set_config(cfg);

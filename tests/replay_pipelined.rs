@@ -2,7 +2,7 @@
 //! against the single-thread reference path: on every capture in `ami-fixtures/`, one by one
 //! and all in one run, the compiled binary's `missed --json` and `tasks --json` are
 //! byte-identical; in-process, tiny batches (many hand-offs) give the same finished calls and
-//! counts, and a decoding error still fails the replay.
+//! counts, with or without the restart journal, and a decoding error still fails the replay.
 
 mod support;
 
@@ -90,11 +90,16 @@ fn tiny_batches_give_the_same_calls_and_counts() {
     let expected_stats = replay_into(&all, &mut single).unwrap();
     let expected = single.into_sink();
     assert!(expected.len() > 100, "calls: {}", expected.len());
-    for batch in [1, 7, 300] {
+    // With and without the restart journal (`replay` runs without): it changes no call.
+    for (batch, journal) in [(1, true), (7, true), (300, true), (7, false), (256, false)] {
         let mut p = Pipeline::new(TrackerConfig::default(), Vec::<FinishedCall>::new());
+        p.keep_journal(journal);
         let stats = replay_in_batches(&all, &mut p, batch).unwrap();
         assert_eq!(stats, expected_stats, "batch of {batch}");
-        assert!(p.sink() == &expected, "batch of {batch}: calls differ");
+        assert!(
+            p.sink() == &expected,
+            "batch of {batch}, journal {journal}: calls differ"
+        );
     }
     assert!(expected_stats.by_name.get("Hangup").copied().unwrap_or(0) > 100);
 }

@@ -64,6 +64,8 @@ pub struct Tracker {
     latest: EventTime,
     /// The frames each call in progress consumed (saved at shutdown, see [`journal`]).
     journal: Journal,
+    /// Whether [`Tracker::journal`] is kept (see [`Tracker::keep_journal`]).
+    journaling: bool,
     /// Calls that went through a gap, with its window (see [`reconcile`]).
     gaps: IdMap<GapWindow>,
     /// Since when we have been blind (link lost, restored state), until the next resync.
@@ -102,6 +104,7 @@ impl Tracker {
             last_sweep: EventTime::default(),
             latest: EventTime::default(),
             journal: Journal::default(),
+            journaling: true,
             gaps: IdMap::default(),
             blind_since: None,
             unknown_contexts: HashMap::new(),
@@ -195,6 +198,7 @@ impl Tracker {
             }
             _ => {
                 if let Some(id) = self.route(&ev, at, out)
+                    && self.journaling
                     && self.worth_journaling(&ev)
                 {
                     self.journal_frame(id, msg, at);
@@ -267,8 +271,21 @@ impl Tracker {
         }
     }
 
+    /// Whether to keep the frames of each call in progress for [`Tracker::save_in_progress`]
+    /// (on by default). A replay turns it off: nothing saves its calls, and the copy of every
+    /// routed frame was a tenth of its tracking time.
+    pub fn keep_journal(&mut self, on: bool) {
+        self.journaling = on;
+        if !on {
+            self.journal = Journal::default();
+        }
+    }
+
     /// Keeps `msg` in the journal of call `id` while the call is in progress.
     fn journal_frame(&mut self, id: CallId, msg: &Message, at: EventTime) {
+        if !self.journaling {
+            return;
+        }
         match self.calls.get(&id) {
             Some(call) if !call.is_finished() => self.journal.record(id, msg, at),
             _ => self.journal.forget(id),
