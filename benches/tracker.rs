@@ -9,7 +9,6 @@
 //! Run: `cargo bench --bench tracker`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -19,7 +18,10 @@ use missedcalld::pipeline::Pipeline;
 use missedcalld::time::EventTime;
 use tokio_util::codec::Decoder;
 
-const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
+mod common;
+
+use common::CAPTURE;
+
 const COPIES: usize = 139;
 const CALLS_IN_PROGRESS: usize = 10_000;
 /// Timed runs per measurement; the best is reported.
@@ -38,22 +40,13 @@ fn main() {
     journal(&data.0);
 }
 
-/// Builds (once) the amplified stream under target/ with the shared amplify tool.
+/// The amplified stream (built once under target/ by the shared amplify tool) and its path.
 fn amplified(root: &Path) -> (Vec<u8>, PathBuf) {
-    let out = root.join("target/bench-data/mix-1m.ami");
-    if !out.exists() {
-        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let tool = root.join("../shared/tools/amplify-capture.py");
-        let status = Command::new("python3")
-            .arg(&tool)
-            .arg(root.join(CAPTURE))
-            .arg(COPIES.to_string())
-            .arg(&out)
-            .status()
-            .expect("python3 runs the amplify tool");
-        assert!(status.success(), "amplify-capture.py failed");
-    }
-    (std::fs::read(&out).unwrap(), out)
+    let out = common::amplified(root, COPIES, "mix-1m.ami").expect("the bench stream");
+    (
+        std::fs::read(&out).expect("the bench stream is readable"),
+        out,
+    )
 }
 
 /// Decodes every message of `buf` (consumed), handing each to `each`; returns the count.

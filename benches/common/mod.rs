@@ -1,5 +1,8 @@
 //! Helpers shared by the benchmarks.
 
+// Each benchmark is its own crate and uses only some of these.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -756,14 +756,17 @@ mod tests {
         assert_eq!(messages(&buf), vec![m]);
     }
 
+    /// A decoded frame: whether it is the banner, its bytes, its headers.
+    type Decoded = (bool, Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
+
     /// Decodes `input` fed in pieces of `sizes` bytes (then the rest), with or without the
-    /// one-pass path; frames as (is banner, bytes, headers).
+    /// one-pass path.
     fn decode_pieces(
         input: &[u8],
         sizes: &[usize],
         max: usize,
         one_pass: bool,
-    ) -> Vec<(bool, Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> {
+    ) -> Vec<Decoded> {
         let mut codec = AmiCodec::with_max_message_bytes(max);
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
