@@ -20,6 +20,7 @@
 //! The read side ([`queries`]) opens the file read-only; WAL mode lets readers and the writer
 //! work at the same time. Schema and time format: `docs/schema.md`.
 
+mod busy;
 mod calendar;
 mod file;
 pub mod migrations;
@@ -293,8 +294,9 @@ impl std::fmt::Debug for Store {
 /// Opens the read-write connection with the per-connection pragmas.
 fn open_writer_connection(settings: &StoreSettings) -> Result<Connection, StoreError> {
     let path = settings.path.as_path();
-    let conn = Connection::open(path).map_err(|e| StoreError::from_open(path, e))?;
-    conn.busy_timeout(settings.busy_timeout)
+    let mut conn = Connection::open(path).map_err(|e| StoreError::from_open(path, e))?;
+    // The writer thread sets the timeout (busy::set_thread_timeout).
+    conn.busy_handler(Some(busy::retry_every_millisecond))
         .map_err(|e| StoreError::from_open(path, e))?;
     // journal_mode answers with a row; the first real read of the file happens here, so a
     // garbage file fails now with NotADatabase.

@@ -201,16 +201,6 @@ impl std::fmt::Debug for OutboxDb {
     }
 }
 
-/// Busy handler of the worker's connection: 1 ms between retries, up to the busy timeout.
-fn busy_retry(retries: i32) -> bool {
-    let limit = super::DEFAULT_BUSY_TIMEOUT.as_millis() as i32;
-    if retries >= limit {
-        return false;
-    }
-    std::thread::sleep(Duration::from_millis(1));
-    true
-}
-
 fn time_opt(column: &'static str, s: Option<String>) -> Result<Option<EventTime>, StoreError> {
     s.map(|s| parse_time(column, &s)).transpose()
 }
@@ -219,10 +209,8 @@ impl OutboxDb {
     /// Opens a database the store has already created and migrated.
     pub fn open(path: &Path) -> Result<OutboxDb, StoreError> {
         let mut conn = Connection::open(path).map_err(|e| StoreError::from_open(path, e))?;
-        // The store writer commits many short transactions; SQLite's default busy handler
-        // backs off up to 100 ms per retry and would leave this connection waiting seconds.
-        // Retry every millisecond instead, for as long as the default timeout.
-        conn.busy_handler(Some(busy_retry))
+        // The store writer commits many short transactions: retry every millisecond.
+        conn.busy_handler(Some(super::busy::retry_every_millisecond))
             .map_err(|e| StoreError::from_open(path, e))?;
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(|e| StoreError::from_open(path, e))?;

@@ -249,6 +249,7 @@ impl Writer {
 
     /// Serves commands until every sender is gone, then returns after the last commit.
     pub(super) fn run(mut self, rx: Receiver<Cmd>) {
+        super::busy::set_thread_timeout(self.settings.busy_timeout);
         let batch_max = self.settings.batch_max.max(1);
         let linger = self.settings.batch_linger;
         loop {
