@@ -26,8 +26,11 @@ use crate::pipeline::{CallSink, Pipeline};
 use crate::time::EventTime;
 use tokio_util::codec::Decoder;
 
-/// Bytes read from a file at a time.
-const READ_CHUNK: usize = 1 << 20;
+/// Bytes read from a file at a time. A read buffer is freed once every message framed in it
+/// has been tracked; 128 KiB ones are reused from the allocator's cache while 1 MiB ones came
+/// fresh from the kernel (page faults and zeroing on the reading thread, 0.47 -> 0.39 s
+/// median for the 1M-event stream).
+const READ_CHUNK: usize = 128 << 10;
 /// How much of each input's start [`check_inputs`] looks at.
 const SNIFF_BYTES: u64 = 256 * 1024;
 

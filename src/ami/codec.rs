@@ -761,12 +761,7 @@ mod tests {
 
     /// Decodes `input` fed in pieces of `sizes` bytes (then the rest), with or without the
     /// one-pass path.
-    fn decode_pieces(
-        input: &[u8],
-        sizes: &[usize],
-        max: usize,
-        one_pass: bool,
-    ) -> Vec<Decoded> {
+    fn decode_pieces(input: &[u8], sizes: &[usize], max: usize, one_pass: bool) -> Vec<Decoded> {
         let mut codec = AmiCodec::with_max_message_bytes(max);
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
