@@ -17,6 +17,7 @@ const PINS: &[(&str, &str)] = &[
     ("004_gap_window.sql", "06455ac329f6fd00738e9748fffda715"),
     ("005_local_day.sql", "3d189baa99c272019d0b7461b844106d"),
     ("006_outbox.sql", "a34a46a0379165002330b926fa3de207"),
+    ("007_gap_in_views.sql", "fa23253246c2b42d24031b067fc89b31"),
 ];
 
 fn sql_dir() -> std::path::PathBuf {

@@ -339,4 +339,21 @@ fn a_gap_call_reports_its_window() {
     assert_eq!(m["ended_at"], "2026-11-23T10:00:08.000Z");
     assert_eq!(m["gap_started_at"], "2026-11-23T10:00:08.000Z");
     assert_eq!(m["gap_ended_at"], "2026-11-23T10:00:14.000Z");
+    // Other programs read the same window from the view.
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let window: (i64, String, String) = conn
+        .query_row(
+            "SELECT gap, gap_started_at, gap_ended_at FROM v_missed_with_agents",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("the view shows the window");
+    assert_eq!(
+        window,
+        (
+            1,
+            "2026-11-23T10:00:08.000Z".to_string(),
+            "2026-11-23T10:00:14.000Z".to_string()
+        )
+    );
 }

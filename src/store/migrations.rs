@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (GAP_WINDOW, include_str!("sql/004_gap_window.sql")),
     ("005_local_day", include_str!("sql/005_local_day.sql")),
     ("006_outbox", include_str!("sql/006_outbox.sql")),
+    ("007_gap_in_views", include_str!("sql/007_gap_in_views.sql")),
 ];
 
 /// The migration that adds `agent_attempts.name` and `forwards`.
