@@ -154,7 +154,16 @@ pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver
     ))
 }
 
-/// The producing end (the task that forwards the socket reader's events).
+/// What a [`QueueSender::push`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The consumer was idle: wake it.
+    pub wake: bool,
+    /// Events queued and not yet taken, this batch included.
+    pub queued: u64,
+}
+
+/// The producing end (the socket reader's thread).
 pub struct QueueSender {
     shared: Arc<Shared>,
     /// Where the next record goes in the file.
@@ -164,8 +173,8 @@ pub struct QueueSender {
 }
 
 impl QueueSender {
-    /// Queues `events` in order. True when the consumer must be woken (it was idle).
-    pub fn push(&mut self, events: impl IntoIterator<Item = ClientEvent>) -> bool {
+    /// Queues `events` in order; says whether the consumer must be woken (it was idle).
+    pub fn push(&mut self, events: impl IntoIterator<Item = ClientEvent>) -> Pushed {
         let mut to_file: Vec<ClientEvent> = Vec::new();
         let shared = Arc::clone(&self.shared);
         let mut st = shared.lock();
@@ -222,7 +231,10 @@ impl QueueSender {
         }
         let wake = !st.notified && st.stats.queued > 0;
         st.notified |= wake;
-        wake
+        Pushed {
+            wake,
+            queued: st.stats.queued,
+        }
     }
 
     /// The producer saw the file fully read: empty it and go back to memory.
@@ -544,11 +556,13 @@ mod tests {
     fn the_consumer_is_woken_once_per_idle_period() {
         let dir = tempfile::tempdir().unwrap();
         let (mut tx, mut rx) = queue(dir.path(), DEFAULT_MEMORY_LIMIT).unwrap();
-        assert!(tx.push([event(1)]), "idle consumer: wake it");
-        assert!(!tx.push([event(2)]), "already told");
+        assert!(tx.push([event(1)]).wake, "idle consumer: wake it");
+        let second = tx.push([event(2)]);
+        assert!(!second.wake, "already told");
+        assert_eq!(second.queued, 2);
         assert_eq!(drain(&mut rx).len(), 2);
         assert!(
-            tx.push([event(3)]),
+            tx.push([event(3)]).wake,
             "it found the queue empty: wake it again"
         );
     }
