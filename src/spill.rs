@@ -146,6 +146,8 @@ pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver
         },
         QueueReceiver {
             shared,
+            taken: VecDeque::new(),
+            taken_bytes: 0,
             epoch: 0,
             read_pos: 0,
             buf: Vec::new(),
@@ -259,9 +261,16 @@ impl QueueSender {
     }
 }
 
+/// Most in-memory events the consumer takes under one lock.
+const TAKE_AT_ONCE: usize = 512;
+
 /// The consuming end (the pipeline thread).
 pub struct QueueReceiver {
     shared: Arc<Shared>,
+    /// Events taken from memory under one lock, oldest first; still counted in the shared
+    /// `mem_bytes` (as `taken_bytes`) until the next take, so the memory bound holds.
+    taken: VecDeque<ClientEvent>,
+    taken_bytes: usize,
     /// The file epoch `read_pos` and `buf` belong to.
     epoch: u64,
     /// File offset of the end of `buf`.
@@ -273,16 +282,25 @@ pub struct QueueReceiver {
 
 impl QueueReceiver {
     /// The oldest event, or `None` when the queue is empty (the next push then wakes).
+    /// Events in memory are taken up to [`TAKE_AT_ONCE`] under one lock, so the producer and
+    /// the consumer meet once per batch, not once per event.
     pub fn pop(&mut self) -> Option<ClientEvent> {
+        if let Some(ev) = self.taken.pop_front() {
+            return Some(ev);
+        }
         let mut st = self.shared.lock();
-        if let Some(ev) = st.mem.pop_front() {
-            st.mem_bytes -= cost(&ev);
-            st.stats.memory_bytes = st.mem_bytes;
-            st.stats.queued -= 1;
+        // What was taken last time is gone now.
+        st.mem_bytes -= std::mem::take(&mut self.taken_bytes);
+        st.stats.memory_bytes = st.mem_bytes;
+        if !st.mem.is_empty() {
+            let n = st.mem.len().min(TAKE_AT_ONCE);
+            self.taken.extend(st.mem.drain(..n));
+            self.taken_bytes = self.taken.iter().map(cost).sum();
+            st.stats.queued -= n as u64;
             if st.mem.is_empty() {
                 shrink(&mut st.mem);
             }
-            return Some(ev);
+            return self.taken.pop_front();
         }
         while st.spilled_unread > 0 {
             if st.epoch != self.epoch {

@@ -557,6 +557,12 @@ impl Conn<'_> {
                 }
             }
         };
+        // Room for the next pause's worth of events, so that read is not cut short and followed
+        // by a second one (a second batch). The block shared with the messages already handed
+        // over cannot be reused, so the tail moves to a new one.
+        if buf.capacity() - buf.len() < PAUSE_BELOW_BYTES {
+            buf.reserve(READ_BUFFER_BYTES);
+        }
         *self.reader.read_buffer_mut() = buf;
         self.flush();
         result?;
