@@ -2,17 +2,19 @@
 //! reload and SIGTERM shutdown.
 //!
 //! ```text
-//!  ami-reader thread ──ClientEvent──▶ router (async) ══spill queue══▶ pipeline thread ──▶ store writer thread
-//!  (client task: socket,               signals, reload,  (+ Work)       tracker + Store::record (may block)
-//!   frame, parse, queue)               ticks
+//!  ami-reader thread ══spill queue══▶ pipeline thread ──▶ store writer thread
+//!  (client task: socket,  (+ Work)     tracker + Store::record (may block)
+//!   frame, parse, queue)      ▲
+//!                 router (async): signals, reload, ticks
 //! ```
 //! Invariants:
-//! - The socket reader never waits for anything slow: the router moves every batch of events
-//!   it receives into the [`crate::spill`] queue, which holds up to [`QUEUE_MEMORY_LIMIT`]
-//!   bytes in memory and spills the rest to a file next to the database, so a burst neither
-//!   blocks the reader nor grows memory without bound. The pipeline thread is woken once per
-//!   batch (a `Work::Events` doorbell), not once per event; any other `Work` is handled after
-//!   the events queued before it.
+//! - The socket reader never waits for anything slow: it moves the events of each socket read
+//!   straight into the [`crate::spill`] queue (the [`QueueSink`] the daemon gives the client),
+//!   which holds up to [`QUEUE_MEMORY_LIMIT`] bytes in memory and spills the rest to a file
+//!   next to the database, so a burst neither blocks the reader nor grows memory without
+//!   bound. The pipeline thread is woken once per batch pushed while it was idle (a
+//!   `Work::Events` doorbell), not once per event; any other `Work` is handled after the
+//!   events queued before it. The router is not on the events' path at all.
 //! - Shutdown (SIGTERM, SIGINT, or the caller's `shutdown` future): the client logs off, every
 //!   event already received is processed, the store commits and closes; then `run` returns
 //!   `Ok`. A database that cannot commit (full disk) gets [`STORE_STOP_BUDGET`]; the calls it
@@ -28,6 +30,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle as ThreadHandle;
@@ -36,10 +39,11 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::ami::client::{self, ClientConfig, ClientEvent, ClientHandle};
+use crate::ami::client::{self, ClientConfig, ClientEvent, EventSink};
 use crate::callbacks::TaskRules;
 use crate::callbacks::sla::Calendar;
 use crate::calls::TrackerConfig;
@@ -182,8 +186,9 @@ pub async fn run_controlled(
         .with_context(|| format!("opening the database {}", cfg.store.path.display()))?;
     let mut notifier = start_notifier(&cfg, &wake)?;
     let (work_tx, work_rx) = std_mpsc::channel::<Work>();
-    let (mut queue, queue_rx) = crate::spill::queue(&spill_dir(&cfg), QUEUE_MEMORY_LIMIT)
+    let (queue, queue_rx) = crate::spill::queue(&spill_dir(&cfg), QUEUE_MEMORY_LIMIT)
         .context("creating the AMI event queue")?;
+    let queue = Arc::new(Mutex::new(queue));
     let worker = spawn_worker(
         cfg.calls.clone(),
         store,
@@ -194,8 +199,7 @@ pub async fn run_controlled(
     )?;
 
     let mut client_cancel = CancellationToken::new();
-    let mut client = client::spawn_dedicated(ami, client_cancel.clone())
-        .context("starting the AMI reader thread")?;
+    let mut client = start_client(ami, &client_cancel, &queue, &work_tx)?;
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -204,7 +208,7 @@ pub async fn run_controlled(
             biased;
             ctl = controls.recv() => match ctl {
                 Some(Control::Reload) => {
-                    let running = Running { work_tx: &work_tx, queue: &mut queue, wake: &wake, notifier: &mut notifier };
+                    let running = Running { work_tx: &work_tx, queue: &queue, wake: &wake, notifier: &mut notifier };
                     match reload(&config_path, &cfg, running, &mut client, &mut client_cancel).await {
                         Ok(Some(new)) => {
                             cfg = new;
@@ -219,14 +223,8 @@ pub async fn run_controlled(
                     break Ok(());
                 }
             },
-            ev = client.events.recv() => match ev {
-                Some(ev) => {
-                    if !forward(&mut client, Some(ev), &mut queue, &work_tx) {
-                        break Err(anyhow!("the pipeline thread stopped"));
-                    }
-                }
-                None => break Err(anyhow!("the AMI client stopped unexpectedly")),
-            },
+            // The client ends on its own only when the pipeline thread is gone.
+            _ = client.ended() => break Err(anyhow!("the AMI client stopped unexpectedly")),
             _ = tick.tick() => {
                 if work_tx.send(Work::Tick).is_err() {
                     break Err(anyhow!("the pipeline thread stopped"));
@@ -235,9 +233,9 @@ pub async fn run_controlled(
         }
     };
 
-    // Stop the client, hand over what it already received, then let the pipeline finish.
+    // Stop the client (what it received is in the queue), then let the pipeline finish.
     stop.set(std::time::Instant::now() + STORE_STOP_BUDGET);
-    stop_client(&mut client, &client_cancel, &mut queue, &work_tx).await;
+    stop_client(&mut client, &client_cancel).await;
     let _ = work_tx.send(Work::Stop);
     drop(work_tx);
     let joined = tokio::task::spawn_blocking(move || worker.join())
@@ -304,7 +302,7 @@ fn start_notifier(cfg: &Config, wake: &Arc<Notify>) -> anyhow::Result<Option<Wor
 /// The running parts a reload may rebuild besides the AMI client.
 struct Running<'a> {
     work_tx: &'a std_mpsc::Sender<Work>,
-    queue: &'a mut crate::spill::QueueSender,
+    queue: &'a Arc<Mutex<crate::spill::QueueSender>>,
     wake: &'a Arc<Notify>,
     notifier: &'a mut Option<WorkerHandle>,
 }
@@ -335,48 +333,77 @@ fn spill_dir(cfg: &Config) -> PathBuf {
     }
 }
 
-/// Most events moved into the spill queue by one [`forward`]: a push holds the queue's lock and
-/// keeps what it spills in memory until its one write, so during a burst that outruns the
-/// pipeline an unbounded batch would hold the whole burst (and starve the consumer).
-const FORWARD_BATCH: usize = 4096;
-
-/// Moves `first` and up to [`FORWARD_BATCH`] events the client has queued behind it into the
-/// spill queue (one wake-up of the pipeline thread for all of them); the router's loop comes
-/// back at once for the rest. False when the pipeline thread is gone.
-fn forward(
-    client: &mut ClientHandle,
-    first: Option<ClientEvent>,
-    queue: &mut crate::spill::QueueSender,
-    work_tx: &std_mpsc::Sender<Work>,
-) -> bool {
-    let rest = std::iter::from_fn(|| client.events.try_recv().ok()).take(FORWARD_BATCH);
-    let mut moved = 0;
-    let wake = queue.push(first.into_iter().chain(rest).inspect(|_| moved += 1));
-    client.queue_depth.fetch_sub(moved, Ordering::Relaxed);
-    !wake || work_tx.send(Work::Events).is_ok()
+/// The daemon's [`EventSink`]: the AMI reader thread moves each socket read's events into the
+/// spill queue itself and rings the pipeline thread's doorbell when it was idle.
+struct QueueSink {
+    /// Shared with the next client after a reload (one client runs at a time, so the lock is
+    /// never contended).
+    queue: Arc<Mutex<crate::spill::QueueSender>>,
+    work_tx: std_mpsc::Sender<Work>,
 }
 
-/// Cancels the client, waits for it briefly, and forwards the events it had queued.
-async fn stop_client(
-    client: &mut ClientHandle,
+impl EventSink for QueueSink {
+    fn deliver(&mut self, batch: &mut Vec<ClientEvent>) -> Option<usize> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let pushed = queue.push(batch.drain(..));
+        if pushed.wake && self.work_tx.send(Work::Events).is_err() {
+            return None;
+        }
+        Some(usize::try_from(pushed.queued).unwrap_or(usize::MAX))
+    }
+}
+
+/// The running AMI client: its task, until it has been seen to end.
+struct LiveClient {
+    task: Option<JoinHandle<()>>,
+}
+
+impl LiveClient {
+    /// Completes when the task ends (never again once it did).
+    async fn ended(&mut self) {
+        match &mut self.task {
+            Some(task) => {
+                let _ = task.await;
+                self.task = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Starts the AMI client on its reader thread, feeding the spill queue.
+fn start_client(
+    ami: ClientConfig,
     cancel: &CancellationToken,
-    queue: &mut crate::spill::QueueSender,
+    queue: &Arc<Mutex<crate::spill::QueueSender>>,
     work_tx: &std_mpsc::Sender<Work>,
-) {
+) -> anyhow::Result<LiveClient> {
+    let sink = QueueSink {
+        queue: Arc::clone(queue),
+        work_tx: work_tx.clone(),
+    };
+    let task = client::spawn_dedicated_into(ami, cancel.clone(), sink)
+        .context("starting the AMI reader thread")?;
+    Ok(LiveClient { task: Some(task) })
+}
+
+/// Cancels the client and waits for it briefly (aborting it after [`CLIENT_STOP_TIMEOUT`]).
+/// Every event it decoded is in the queue by then: it delivers before each socket poll, and
+/// an abort takes effect only at such a poll.
+async fn stop_client(client: &mut LiveClient, cancel: &CancellationToken) {
     cancel.cancel();
-    if tokio::time::timeout(CLIENT_STOP_TIMEOUT, &mut client.task)
+    let Some(task) = client.task.as_mut() else {
+        return;
+    };
+    if tokio::time::timeout(CLIENT_STOP_TIMEOUT, &mut *task)
         .await
         .is_err()
     {
         warn!("the AMI client did not stop in time; aborting it");
-        client.task.abort();
+        task.abort();
+        let _ = tokio::time::timeout(CLIENT_STOP_TIMEOUT, &mut *task).await;
     }
-    // The client has stopped: forward everything it queued, batch by batch.
-    while !client.events.is_empty() {
-        if !forward(client, None, queue, work_tx) {
-            break;
-        }
-    }
+    client.task = None;
 }
 
 /// Loads the file again and applies what changed. `Ok(None)`: nothing to apply.
@@ -384,7 +411,7 @@ async fn reload(
     path: &Path,
     old: &Config,
     running: Running<'_>,
-    client: &mut ClientHandle,
+    client: &mut LiveClient,
     client_cancel: &mut CancellationToken,
 ) -> anyhow::Result<Option<Config>> {
     info!(config = %path.display(), "reloading the configuration");
@@ -426,10 +453,9 @@ async fn reload(
     }
     if change.ami_changed {
         info!("[ami] changed: reconnecting");
-        stop_client(client, client_cancel, running.queue, work_tx).await;
+        stop_client(client, client_cancel).await;
         *client_cancel = CancellationToken::new();
-        *client = client::spawn_dedicated(ami, client_cancel.clone())
-            .context("starting the AMI reader thread")?;
+        *client = start_client(ami, client_cancel, running.queue, work_tx)?;
     }
     if change.store_changed || change.notify_changed || change.callbacks_changed {
         if let Some(old) = running.notifier.take() {

@@ -146,6 +146,8 @@ pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver
         },
         QueueReceiver {
             shared,
+            taken: VecDeque::new(),
+            taken_bytes: 0,
             epoch: 0,
             read_pos: 0,
             buf: Vec::new(),
@@ -154,7 +156,16 @@ pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver
     ))
 }
 
-/// The producing end (the task that forwards the socket reader's events).
+/// What a [`QueueSender::push`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The consumer was idle: wake it.
+    pub wake: bool,
+    /// Events queued and not yet taken, this batch included.
+    pub queued: u64,
+}
+
+/// The producing end (the socket reader's thread).
 pub struct QueueSender {
     shared: Arc<Shared>,
     /// Where the next record goes in the file.
@@ -164,8 +175,8 @@ pub struct QueueSender {
 }
 
 impl QueueSender {
-    /// Queues `events` in order. True when the consumer must be woken (it was idle).
-    pub fn push(&mut self, events: impl IntoIterator<Item = ClientEvent>) -> bool {
+    /// Queues `events` in order; says whether the consumer must be woken (it was idle).
+    pub fn push(&mut self, events: impl IntoIterator<Item = ClientEvent>) -> Pushed {
         let mut to_file: Vec<ClientEvent> = Vec::new();
         let shared = Arc::clone(&self.shared);
         let mut st = shared.lock();
@@ -222,7 +233,10 @@ impl QueueSender {
         }
         let wake = !st.notified && st.stats.queued > 0;
         st.notified |= wake;
-        wake
+        Pushed {
+            wake,
+            queued: st.stats.queued,
+        }
     }
 
     /// The producer saw the file fully read: empty it and go back to memory.
@@ -247,9 +261,16 @@ impl QueueSender {
     }
 }
 
+/// Most in-memory events the consumer takes under one lock.
+const TAKE_AT_ONCE: usize = 512;
+
 /// The consuming end (the pipeline thread).
 pub struct QueueReceiver {
     shared: Arc<Shared>,
+    /// Events taken from memory under one lock, oldest first; still counted in the shared
+    /// `mem_bytes` (as `taken_bytes`) until the next take, so the memory bound holds.
+    taken: VecDeque<ClientEvent>,
+    taken_bytes: usize,
     /// The file epoch `read_pos` and `buf` belong to.
     epoch: u64,
     /// File offset of the end of `buf`.
@@ -261,16 +282,25 @@ pub struct QueueReceiver {
 
 impl QueueReceiver {
     /// The oldest event, or `None` when the queue is empty (the next push then wakes).
+    /// Events in memory are taken up to [`TAKE_AT_ONCE`] under one lock, so the producer and
+    /// the consumer meet once per batch, not once per event.
     pub fn pop(&mut self) -> Option<ClientEvent> {
+        if let Some(ev) = self.taken.pop_front() {
+            return Some(ev);
+        }
         let mut st = self.shared.lock();
-        if let Some(ev) = st.mem.pop_front() {
-            st.mem_bytes -= cost(&ev);
-            st.stats.memory_bytes = st.mem_bytes;
-            st.stats.queued -= 1;
+        // What was taken last time is gone now.
+        st.mem_bytes -= std::mem::take(&mut self.taken_bytes);
+        st.stats.memory_bytes = st.mem_bytes;
+        if !st.mem.is_empty() {
+            let n = st.mem.len().min(TAKE_AT_ONCE);
+            self.taken.extend(st.mem.drain(..n));
+            self.taken_bytes = self.taken.iter().map(cost).sum();
+            st.stats.queued -= n as u64;
             if st.mem.is_empty() {
                 shrink(&mut st.mem);
             }
-            return Some(ev);
+            return self.taken.pop_front();
         }
         while st.spilled_unread > 0 {
             if st.epoch != self.epoch {
@@ -544,11 +574,13 @@ mod tests {
     fn the_consumer_is_woken_once_per_idle_period() {
         let dir = tempfile::tempdir().unwrap();
         let (mut tx, mut rx) = queue(dir.path(), DEFAULT_MEMORY_LIMIT).unwrap();
-        assert!(tx.push([event(1)]), "idle consumer: wake it");
-        assert!(!tx.push([event(2)]), "already told");
+        assert!(tx.push([event(1)]).wake, "idle consumer: wake it");
+        let second = tx.push([event(2)]);
+        assert!(!second.wake, "already told");
+        assert_eq!(second.queued, 2);
         assert_eq!(drain(&mut rx).len(), 2);
         assert!(
-            tx.push([event(3)]),
+            tx.push([event(3)]).wake,
             "it found the queue empty: wake it again"
         );
     }

@@ -521,3 +521,109 @@ async fn dedicated_reader_thread_delivers_everything_in_order() {
     );
     stop(handle, cancel).await;
 }
+
+/// What [`client::spawn_dedicated_into`] delivered: every batch, as it came.
+#[derive(Clone, Default)]
+struct Batches(Arc<Mutex<Vec<Vec<ClientEvent>>>>);
+
+impl client::EventSink for Batches {
+    fn deliver(&mut self, batch: &mut Vec<ClientEvent>) -> Option<usize> {
+        let mut all = self.0.lock().expect("lock");
+        all.push(std::mem::take(batch));
+        Some(0)
+    }
+}
+
+impl Batches {
+    /// Every event delivered so far, in order, as short labels.
+    fn labels(&self) -> Vec<String> {
+        let all = self.0.lock().expect("lock");
+        all.iter()
+            .flatten()
+            .map(|ev| match ev {
+                ClientEvent::Connected { .. } => "connected".to_owned(),
+                ClientEvent::Channels(items) => format!("channels {}", items.len()),
+                ClientEvent::Message { msg, .. } => {
+                    format!(
+                        "{} {}",
+                        msg.get_str("Event").unwrap_or_default(),
+                        msg.get_str("Seq").unwrap_or_default()
+                    )
+                }
+                ClientEvent::Disconnected { cause } => format!("disconnected: {cause}"),
+            })
+            .collect()
+    }
+}
+
+/// The batch hand-off of the reader thread: events written in blocks arrive as one batch per
+/// read, in wire order with `Connected`, `Channels` and `Disconnected`, across a reconnect; a
+/// `Pong` in the middle of a block is recognised (the session stays up) and not delivered; a
+/// message cut by the end of the connection is dropped; nothing else is lost.
+#[tokio::test]
+async fn batches_keep_wire_order_and_lose_nothing_across_a_reconnect() {
+    const BLOCK: usize = 200;
+    fn block(from: usize, n: usize) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for i in from..from + n {
+            wire.extend(render(&[("Event", "Newchannel"), ("Seq", &i.to_string())]));
+        }
+        wire
+    }
+    let server = FakeAmi::start(|mut conn, index| async move {
+        conn.accept_session(USER, SECRET).await;
+        if index == 0 {
+            conn.send_raw(&block(0, BLOCK)).await;
+            // The answer to the first Ping sits between two halves of a block.
+            let ping = conn.expect("Ping").await;
+            let mut wire = block(BLOCK, BLOCK / 2);
+            wire.extend(
+                missedcalld::ami::standin::StandinPbx::open()
+                    .answer(&ping)
+                    .bytes,
+            );
+            wire.extend(block(BLOCK + BLOCK / 2, BLOCK / 2));
+            conn.send_raw(&wire).await;
+            // Answered: the client pings again a period later (a missed Pong would have ended
+            // the session with "no reply" instead).
+            let _ = conn.expect("Ping").await;
+            let mut wire = block(2 * BLOCK, BLOCK);
+            wire.extend(b"Event: Newchannel\r\nSeq: cut");
+            conn.send_raw(&wire).await;
+            conn.close().await;
+        } else {
+            conn.send_raw(&block(3 * BLOCK, BLOCK)).await;
+            conn.serve(true).await;
+        }
+    })
+    .await;
+    let cancel = CancellationToken::new();
+    let mut cfg = config(&server);
+    cfg.read_pause = Duration::from_millis(10);
+    let sink = Batches::default();
+    let task =
+        client::spawn_dedicated_into(cfg, cancel.clone(), sink.clone()).expect("reader thread");
+
+    let mut expected = vec!["connected".to_owned(), "channels 0".to_owned()];
+    expected.extend((0..3 * BLOCK).map(|i| format!("Newchannel {i}")));
+    expected.push("disconnected: PBX closed the connection".to_owned());
+    expected.extend(["connected".to_owned(), "channels 0".to_owned()]);
+    expected.extend((3 * BLOCK..4 * BLOCK).map(|i| format!("Newchannel {i}")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.labels().len() < expected.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(3), task)
+        .await
+        .expect("client stops after cancel")
+        .expect("client task did not panic");
+    assert_eq!(sink.labels(), expected);
+    let batches = sink.0.lock().expect("lock").len();
+    // 4 blocks of 200 events plus 4 session events: a batch per read, not per event.
+    assert!(
+        batches < expected.len() / 4,
+        "{batches} batches for {} events",
+        expected.len()
+    );
+}
