@@ -78,9 +78,13 @@ struct State {
     file_end: u64,
     /// Events that could not be written to the file (disk full): newer than the file's.
     after_file: VecDeque<ClientEvent>,
-    /// The producer sends events past memory (from the first spilled event until it sees the
-    /// file fully read); only the producer empties the file, when this ends.
+    /// Events go past memory (from the first spilled event until the file is fully read);
+    /// whichever end first sees it fully read empties the file ([`end_episode`]).
     spilling: bool,
+    /// Where the producer writes the next record in the file.
+    write_pos: u64,
+    /// A write failed in this episode (logged once).
+    write_failed: bool,
     /// Bumped when the file is emptied; the consumer then reads from the start again.
     epoch: u64,
     /// The consumer was told there is work and has not yet found the queue empty.
@@ -110,6 +114,27 @@ impl Drop for Shared {
     }
 }
 
+/// Once the file is fully read and nothing waits behind it: empty it and go back to memory.
+/// Both ends call it (under the lock), so the file is emptied as soon as the consumer has
+/// read it, even when no event comes after a burst.
+fn end_episode_if_read(shared: &Shared, st: &mut State) {
+    if !st.spilling || st.spilled_unread > 0 || !st.after_file.is_empty() {
+        return;
+    }
+    st.spilling = false;
+    st.epoch += 1;
+    st.file_end = 0;
+    st.write_pos = 0;
+    st.write_failed = false;
+    if let Err(e) = shared.file.set_len(0) {
+        warn!(file = %shared.path.display(), "cannot empty the spill file: {e}");
+    }
+    info!(
+        spilled_total = st.stats.spilled_total,
+        "AMI event queue caught up with the spill file"
+    );
+}
+
 /// Creates the queue with its spill file at `dir`/[`SPILL_FILE_NAME`] (emptied if a previous
 /// run left one) and `limit` bytes of events in memory at most.
 pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver)> {
@@ -130,6 +155,8 @@ pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver
             after_file: VecDeque::new(),
             spilling: false,
             epoch: 0,
+            write_pos: 0,
+            write_failed: false,
             notified: false,
             stats: QueueStats::default(),
         }),
@@ -140,9 +167,7 @@ pub fn queue(dir: &Path, limit: usize) -> io::Result<(QueueSender, QueueReceiver
     Ok((
         QueueSender {
             shared: Arc::clone(&shared),
-            write_pos: 0,
             scratch: Vec::new(),
-            write_failed: false,
         },
         QueueReceiver {
             shared,
@@ -168,10 +193,7 @@ pub struct Pushed {
 /// The producing end (the socket reader's thread).
 pub struct QueueSender {
     shared: Arc<Shared>,
-    /// Where the next record goes in the file.
-    write_pos: u64,
     scratch: Vec<u8>,
-    write_failed: bool,
 }
 
 impl QueueSender {
@@ -180,9 +202,7 @@ impl QueueSender {
         let mut to_file: Vec<ClientEvent> = Vec::new();
         let shared = Arc::clone(&self.shared);
         let mut st = shared.lock();
-        if st.spilling && st.spilled_unread == 0 && st.after_file.is_empty() {
-            self.end_episode(&mut st);
-        }
+        end_episode_if_read(&self.shared, &mut st);
         for ev in events {
             st.stats.queued += 1;
             if !st.after_file.is_empty() {
@@ -208,20 +228,20 @@ impl QueueSender {
         if !to_file.is_empty() {
             // Written under the lock so the consumer never counts a record before its bytes
             // are there: one positional write of the whole batch, to the page cache.
-            match self.shared.file.write_all_at(&self.scratch, self.write_pos) {
+            match self.shared.file.write_all_at(&self.scratch, st.write_pos) {
                 Ok(()) => {
-                    self.write_pos += self.scratch.len() as u64;
-                    st.file_end = self.write_pos;
+                    st.write_pos += self.scratch.len() as u64;
+                    st.file_end = st.write_pos;
                     st.spilled_unread += to_file.len() as u64;
                     st.stats.spilled_total += to_file.len() as u64;
                 }
                 Err(e) => {
-                    if !self.write_failed {
+                    if !st.write_failed {
                         error!(
                             file = %self.shared.path.display(),
                             "cannot write the spill file, keeping events in memory: {e}"
                         );
-                        self.write_failed = true;
+                        st.write_failed = true;
                     }
                     st.after_file.extend(to_file);
                 }
@@ -237,22 +257,6 @@ impl QueueSender {
             wake,
             queued: st.stats.queued,
         }
-    }
-
-    /// The producer saw the file fully read: empty it and go back to memory.
-    fn end_episode(&mut self, st: &mut State) {
-        st.spilling = false;
-        st.epoch += 1;
-        st.file_end = 0;
-        self.write_pos = 0;
-        self.write_failed = false;
-        if let Err(e) = self.shared.file.set_len(0) {
-            warn!(file = %self.shared.path.display(), "cannot empty the spill file: {e}");
-        }
-        info!(
-            spilled_total = st.stats.spilled_total,
-            "AMI event queue caught up with the spill file"
-        );
     }
 
     /// The queue's counters.
@@ -337,6 +341,7 @@ impl QueueReceiver {
             }
             return Some(ev);
         }
+        end_episode_if_read(&self.shared, &mut st);
         st.notified = false;
         None
     }
@@ -541,10 +546,18 @@ mod tests {
         let stats = rx.stats();
         assert!(stats.spilled_total > 100, "{stats:?}");
         assert_eq!(stats.queued, 0);
-        // The next push sees the file read and empties it.
-        tx.push([ClientEvent::Disconnected { cause: "x".into() }]);
+        // The consumer that found the file read emptied it: no event has to come after a
+        // burst for the disk to be given back.
         let path = dir.path().join(SPILL_FILE_NAME);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        // The next burst spills from the start of the file again.
+        let again: Vec<_> = (1000..1030).map(event).collect();
+        let ids: Vec<_> = again.iter().map(id_of).collect();
+        tx.push(again);
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        assert_eq!(drain(&mut rx), ids);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        tx.push([ClientEvent::Disconnected { cause: "x".into() }]);
         assert_eq!(drain(&mut rx), vec!["disconnected:x".to_string()]);
         drop((tx, rx));
         assert!(!path.exists(), "the spill file is removed with the queue");
