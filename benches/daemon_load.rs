@@ -77,9 +77,7 @@ impl Daemon {
         let dir = tempfile::tempdir()?;
         let db = dir.path().join("bench.sqlite");
         let config = dir.path().join("missedcalld.toml");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
+        let port = standin::serve_on_thread(Arc::new(events), pacing, None)?;
         std::fs::write(
             &config,
             format!(
@@ -88,7 +86,6 @@ impl Daemon {
                 db.display().to_string()
             ),
         )?;
-        common::serve_on_thread(listener, Arc::new(events), pacing, None);
         let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
             .args(["run", "--config"])
             .arg(&config)

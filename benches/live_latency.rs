@@ -116,22 +116,17 @@ fn live(
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.sqlite");
     let config = dir.path().join("missedcalld.toml");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let port = listener.local_addr()?.port();
-    std::fs::write(&config, bench_config(port, &db) + notify)?;
-
     // The stand-in PBX on its own thread, reporting every write to the reader.
     let (written_tx, written_rx) = mpsc::channel::<(usize, Instant)>();
     let on_written: standin::OnWritten = Box::new(move |i, at| {
         let _ = written_tx.send((i, at));
     });
-    common::serve_on_thread(
-        listener,
+    let port = standin::serve_on_thread(
         Arc::clone(events),
         Pacing::PerSecond(RATE),
         Some(on_written),
-    );
+    )?;
+    std::fs::write(&config, bench_config(port, &db) + notify)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use missedcalld::ami::standin::{self, Pacing, ServedEvent, StandinPbx};
+use missedcalld::ami::standin::{self, Pacing, ServedEvent};
 
 mod support;
 use support::daemon::spawn_run;
@@ -51,39 +51,15 @@ impl Pbx {
         let events: Vec<ServedEvent> = first.iter().chain(second).cloned().collect();
         let hold_after = first.len() - 1;
         let (gate, gate_rx) = mpsc::channel::<()>();
-        let (port_tx, port_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                port_tx
-                    .send(listener.local_addr().expect("addr").port())
-                    .expect("port");
-                let hook: standin::OnWritten = Box::new(move |i, _| {
-                    if i == hold_after {
-                        // Blocks this thread only: the daemon is another process.
-                        let _ = gate_rx.recv();
-                    }
-                });
-                standin::serve(
-                    listener,
-                    StandinPbx::open(),
-                    Arc::new(events),
-                    Pacing::PerSecond(400.0),
-                    Some(hook),
-                )
-                .await;
-            });
+        let hook: standin::OnWritten = Box::new(move |i, _| {
+            if i == hold_after {
+                // Blocks the stand-in's thread only: the daemon is another process.
+                let _ = gate_rx.recv();
+            }
         });
-        Pbx {
-            port: port_rx.recv().expect("the stand-in PBX started"),
-            gate,
-        }
+        let port = standin::serve_on_thread(Arc::new(events), Pacing::PerSecond(400.0), Some(hook))
+            .expect("the stand-in PBX starts");
+        Pbx { port, gate }
     }
 
     /// Lets the second capture through.

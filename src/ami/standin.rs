@@ -298,6 +298,31 @@ pub async fn serve(
     }
 }
 
+/// [`serve`] with an open login on 127.0.0.1, on a thread and runtime of its own (so the
+/// daemon under test shares nothing with it); returns the port it listens on.
+pub fn serve_on_thread(
+    events: Arc<Vec<ServedEvent>>,
+    pacing: Pacing,
+    on_written: Option<OnWritten>,
+) -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let port = listener.local_addr()?.port();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("standin-pbx".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Ok(listener) = TcpListener::from_std(listener) {
+                    serve(listener, StandinPbx::open(), events, pacing, on_written).await;
+                }
+            });
+        })?;
+    Ok(port)
+}
+
 /// One client connection; returns the index of the first event not yet written.
 async fn session(
     read: OwnedReadHalf,

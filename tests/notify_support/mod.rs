@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use missedcalld::ami::standin::{self, Pacing, StandinPbx};
+use missedcalld::ami::standin::{self, Pacing};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
@@ -242,27 +242,7 @@ pub fn free_port() -> u16 {
 pub fn start_pbx(capture: &str, rate: f64) -> u16 {
     let raw = std::fs::read(root().join(capture)).expect("capture");
     let events = Arc::new(standin::capture_events(&raw));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind pbx");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            standin::serve(
-                listener,
-                StandinPbx::open(),
-                events,
-                Pacing::PerSecond(rate),
-                None,
-            )
-            .await;
-        });
-    });
-    port
+    standin::serve_on_thread(events, Pacing::PerSecond(rate), None).expect("the stand-in PBX")
 }
 
 /// `[ami]` + `[store]` for a daemon on `pbx_port`, then `extra`.
