@@ -8,11 +8,23 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use missedcalld::calls::FinishedCall;
 use missedcalld::store::{Store, StoreError};
 use support::store::*;
 
 fn linkedids(path: &Path) -> Vec<String> {
     column(&conn(path), "SELECT linkedid FROM calls ORDER BY linkedid")
+}
+
+/// Call `linkedid`, a miss of number 7903111000`n` at 10:`minute` that rang agent 101.
+fn miss(linkedid: &str, n: u8, minute: u8) -> FinishedCall {
+    missed(
+        linkedid,
+        &format!("7903111000{n}"),
+        &format!("2026-11-23T10:{minute:02}:00Z"),
+        20.0,
+        &["101"],
+    )
 }
 
 fn side(path: &Path, suffix: &str) -> std::path::PathBuf {
@@ -25,28 +37,12 @@ fn side(path: &Path, suffix: &str) -> std::path::PathBuf {
 fn a_deleted_file_is_recreated_at_the_path() {
     let (_dir, path) = temp_db();
     let store = open(&path);
-    store
-        .record(missed(
-            "a",
-            "79031110001",
-            "2026-11-23T10:00:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("a", 1, 0)).expect("record");
     store.flush().expect("flush");
 
     // The main file only: SQLite's -wal and -shm of the old database stay behind.
     std::fs::remove_file(&path).expect("rm");
-    store
-        .record(missed(
-            "b",
-            "79031110002",
-            "2026-11-23T10:05:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("b", 2, 5)).expect("record");
     store.flush().expect("flush");
     assert_eq!(
         linkedids(&path),
@@ -58,15 +54,7 @@ fn a_deleted_file_is_recreated_at_the_path() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(side(&path, suffix));
     }
-    store
-        .record(missed(
-            "c",
-            "79031110003",
-            "2026-11-23T10:10:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("c", 3, 10)).expect("record");
     store.close().expect("close");
     assert_eq!(linkedids(&path), ["c"]);
     assert_eq!(
@@ -80,15 +68,7 @@ fn a_deleted_file_is_recreated_at_the_path() {
 fn an_idle_writer_recreates_a_deleted_file_within_seconds() {
     let (_dir, path) = temp_db();
     let store = open(&path);
-    store
-        .record(missed(
-            "a",
-            "79031110001",
-            "2026-11-23T10:00:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("a", 1, 0)).expect("record");
     store.flush().expect("flush");
     std::fs::remove_file(&path).expect("rm");
 
@@ -129,28 +109,12 @@ fn a_replaced_file_is_followed() {
         )],
     );
     let store = open(&path);
-    store
-        .record(missed(
-            "a",
-            "79031110001",
-            "2026-11-23T10:00:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("a", 1, 0)).expect("record");
     store.flush().expect("flush");
 
     // A restore from backup: another database renamed over the path.
     std::fs::rename(&other, &path).expect("mv");
-    store
-        .record(missed(
-            "b",
-            "79031110002",
-            "2026-11-23T10:05:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("b", 2, 5)).expect("record");
     store.close().expect("close");
     assert_eq!(linkedids(&path), ["b", "x"]);
 }
@@ -167,15 +131,7 @@ fn past_the_stop_deadline_a_batch_that_cannot_commit_is_given_up() {
     blocker
         .execute_batch("BEGIN IMMEDIATE")
         .expect("hold the write lock");
-    store
-        .record(missed(
-            "a",
-            "79031110001",
-            "2026-11-23T10:00:00Z",
-            20.0,
-            &["101"],
-        ))
-        .expect("record");
+    store.record(miss("a", 1, 0)).expect("record");
 
     let asked = Instant::now();
     stop.set(asked + Duration::from_millis(500));
