@@ -131,21 +131,11 @@ fn replay_with_notify_sends_signed_payloads_equal_to_the_cli_json() {
 #[test]
 fn receiver_refusing_then_down_then_up_gets_every_notification() {
     let port = free_port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db.sqlite");
-    let cfg = dir.path().join("d.toml");
-    let pbx = start_pbx(MIX, 2000.0);
-    std::fs::write(
-        &cfg,
-        daemon_config(
-            pbx,
-            &db,
-            &format!(
-                "[[notify.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\ntimeout_secs = 2\n"
-            ),
-        ),
-    )
-    .expect("config");
+    let files = daemon_for(
+        MIX,
+        &format!("[[notify.webhook]]\nurl = \"http://127.0.0.1:{port}/hook\"\ntimeout_secs = 2\n"),
+    );
+    let (db, cfg) = (files.db.clone(), files.config.clone());
     let expected = missed_in(MIX) as i64;
 
     // 503 (with Retry-After: 1) to everything until stopped.
@@ -208,19 +198,11 @@ fn receiver_refusing_then_down_then_up_gets_every_notification() {
 #[test]
 fn sigkill_with_notifications_pending_then_restart_delivers_all() {
     let port = free_port();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db.sqlite");
-    let cfg = dir.path().join("d.toml");
-    let pbx = start_pbx(MIX, 2000.0);
-    std::fs::write(
-        &cfg,
-        daemon_config(
-            pbx,
-            &db,
-            &format!("[[notify.webhook]]\nurl = \"http://127.0.0.1:{port}/\"\n"),
-        ),
-    )
-    .expect("config");
+    let files = daemon_for(
+        MIX,
+        &format!("[[notify.webhook]]\nurl = \"http://127.0.0.1:{port}/\"\n"),
+    );
+    let (db, cfg) = (files.db.clone(), files.config.clone());
     let expected = missed_in(MIX) as i64;
     let mut daemon = spawn_daemon(&cfg);
     wait_count(
@@ -262,23 +244,15 @@ fn sigkill_with_notifications_pending_then_restart_delivers_all() {
 fn a_hanging_receiver_delays_neither_other_sinks_nor_recording() {
     let hanging = Receiver::start(0, |_, _| Reply::Hang);
     let fast = Receiver::start(0, |_, _| ok());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db.sqlite");
-    let cfg = dir.path().join("d.toml");
-    let pbx = start_pbx(MIX, 2000.0);
-    std::fs::write(
-        &cfg,
-        daemon_config(
-            pbx,
-            &db,
-            &format!(
-                "[[notify.webhook]]\nurl = {:?}\ntimeout_secs = 120\n\n[[notify.webhook]]\nurl = {:?}\n",
-                hanging.url("/"),
-                fast.url("/")
-            ),
+    let files = daemon_for(
+        MIX,
+        &format!(
+            "[[notify.webhook]]\nurl = {:?}\ntimeout_secs = 120\n\n[[notify.webhook]]\nurl = {:?}\n",
+            hanging.url("/"),
+            fast.url("/")
         ),
-    )
-    .expect("config");
+    );
+    let (db, cfg) = (files.db.clone(), files.config.clone());
     let expected = missed_in(MIX);
     let started = std::time::Instant::now();
     let mut daemon = spawn_daemon(&cfg);

@@ -238,19 +238,36 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// The stand-in PBX (`ami::standin`, as `missedcalld demo` uses it) serving `capture` at `rate` events/s; returns its port.
-pub fn start_pbx(capture: &str, rate: f64) -> u16 {
-    let raw = std::fs::read(root().join(capture)).expect("capture");
-    let events = Arc::new(standin::capture_events(&raw));
-    standin::serve_on_thread(events, Pacing::PerSecond(rate), None).expect("the stand-in PBX")
+/// A daemon's files: its temporary directory, database and configuration.
+pub struct DaemonFiles {
+    _dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub config: PathBuf,
 }
 
-/// `[ami]` + `[store]` for a daemon on `pbx_port`, then `extra`.
-pub fn daemon_config(pbx_port: u16, db: &Path, extra: &str) -> String {
-    format!(
-        "[ami]\nport = {pbx_port}\nsecret = \"test\"\n\n[store]\npath = {:?}\nbatch_max_delay_ms = 20\n\n{extra}",
-        db.display().to_string()
+/// The stand-in PBX (`ami::standin`, as `missedcalld demo` uses it) serving `capture` at 2,000
+/// events/s, and the configuration of a daemon for it: `[ami]`, `[store]`, then `notify`.
+pub fn daemon_for(capture: &str, notify: &str) -> DaemonFiles {
+    let raw = std::fs::read(root().join(capture)).expect("capture");
+    let events = Arc::new(standin::capture_events(&raw));
+    let pbx = standin::serve_on_thread(events, Pacing::PerSecond(2000.0), None)
+        .expect("the stand-in PBX");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db.sqlite");
+    let config = dir.path().join("d.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ami]\nport = {pbx}\nsecret = \"test\"\n\n[store]\npath = {:?}\nbatch_max_delay_ms = 20\n\n{notify}",
+            db.display().to_string()
+        ),
     )
+    .expect("config");
+    DaemonFiles {
+        _dir: dir,
+        db,
+        config,
+    }
 }
 
 /// The compiled daemon; stderr goes to `<dir>/daemon.log`.
