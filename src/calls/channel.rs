@@ -16,18 +16,7 @@ pub fn agent_from_channel(name: &str) -> String {
     let id = if is_local {
         rest.split('@').next().unwrap_or(rest)
     } else {
-        // Strip the `-<hex sequence>` suffix a channel (not an interface) carries.
-        let base = rest.split('/').next().unwrap_or(rest);
-        match base.rsplit_once('-') {
-            Some((head, tail))
-                if !head.is_empty()
-                    && !tail.is_empty()
-                    && tail.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                head
-            }
-            _ => base,
-        }
+        without_sequence(rest.split('/').next().unwrap_or(rest))
     };
     id.to_string()
 }
@@ -211,8 +200,14 @@ fn peer_key(name: &str) -> &str {
     };
     let rest = &name[slash + 1..];
     let end = rest.find('/').unwrap_or(rest.len());
-    let base = &rest[..end];
-    let base = match base.rsplit_once('-') {
+    let base = without_sequence(&rest[..end]);
+    &name[..slash + 1 + base.len()]
+}
+
+/// A channel name's peer part without the `-<hex sequence>` suffix a channel (not an
+/// interface) carries: `reception-0000001a` gives `reception`.
+fn without_sequence(base: &str) -> &str {
+    match base.rsplit_once('-') {
         Some((head, tail))
             if !head.is_empty()
                 && !tail.is_empty()
@@ -221,8 +216,7 @@ fn peer_key(name: &str) -> &str {
             head
         }
         _ => base,
-    };
-    &name[..slash + 1 + base.len()]
+    }
 }
 
 /// Strips the `_`/`__` inheritance prefix of a variable name.
