@@ -143,8 +143,14 @@ impl AmiCodec {
     /// gets them back this way, and the allocation and the free stay on one thread (glibc
     /// frees a block from another thread's arena under that arena's lock).
     pub fn recycle(&mut self, msg: Message) {
+        self.keep_spare(msg.into_span_storage());
+    }
+
+    /// Keeps `spans`, emptied, for a later message (up to [`SPARE_SPANS`]).
+    fn keep_spare(&mut self, mut spans: Vec<HeaderSpan>) {
         if self.spare_spans.len() < SPARE_SPANS {
-            self.spare_spans.push(msg.into_span_storage());
+            spans.clear();
+            self.spare_spans.push(spans);
         }
     }
 
@@ -153,6 +159,13 @@ impl AmiCodec {
         self.spare_spans
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(self.header_hint))
+    }
+
+    /// The message of `frame` and its parsed `spans`; the next message's storage is sized
+    /// from it.
+    fn message(&mut self, frame: Bytes, spans: Vec<HeaderSpan>) -> Message {
+        self.header_hint = (spans.len() + 4).clamp(8, 128);
+        Message::from_spans(frame, spans)
     }
 
     /// The configured message cap.
@@ -241,10 +254,7 @@ impl AmiCodec {
     pub fn parse_frame(&mut self, frame: Bytes) -> Option<Message> {
         let mut spans = self.span_storage();
         match parser::message_spans(&frame, &mut spans) {
-            Ok(()) => {
-                self.header_hint = (spans.len() + 4).clamp(8, 128);
-                Some(Message::from_spans(frame, spans))
-            }
+            Ok(()) => Some(self.message(frame, spans)),
             Err(err) => {
                 warn!(%err, head = %preview(&frame), "dropping a malformed AMI message");
                 None
@@ -491,12 +501,10 @@ impl AmiCodec {
         }
         let mut spans = self.span_storage();
         let Some(end) = parser::leading_message(src, self.max_message_bytes, &mut spans) else {
-            spans.clear();
-            self.spare_spans.push(spans);
+            self.keep_spare(spans);
             return None;
         };
-        self.header_hint = (spans.len() + 4).clamp(8, 128);
-        Some(Message::from_spans(src.split_to(end).freeze(), spans))
+        Some(self.message(src.split_to(end).freeze(), spans))
     }
 
     /// [`AmiCodec::decode_raw`] then [`AmiCodec::parse_frame`]: every case the one-pass path

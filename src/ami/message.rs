@@ -65,12 +65,10 @@ impl Message {
         }
     }
 
-    /// The header spans' storage, emptied, for [`crate::ami::AmiCodec::recycle`] (the frame
-    /// is released).
+    /// The header spans' storage, for [`crate::ami::AmiCodec::recycle`] (the frame is
+    /// released).
     pub fn into_span_storage(self) -> Vec<HeaderSpan> {
-        let mut headers = self.headers;
-        headers.clear();
-        headers
+        self.headers
     }
 
     /// The raw frame as received (including line endings).
