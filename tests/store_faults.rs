@@ -2,6 +2,8 @@
 //! (with or without its -wal/-shm) or one replaced by another database is noticed at the next
 //! commit and recording goes on at the path; a stop deadline makes `close` give up a batch that
 //! cannot commit (here: another connection holding the write lock) instead of waiting forever.
+//! A call the database itself refuses is left out alone, whether it was committed on its own
+//! or in a batch with others.
 
 mod support;
 
@@ -9,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use missedcalld::calls::FinishedCall;
-use missedcalld::store::{Store, StoreError};
+use missedcalld::store::{Store, StoreError, StoreSettings};
 use support::store::*;
 
 fn linkedids(path: &Path) -> Vec<String> {
@@ -150,4 +152,61 @@ fn past_the_stop_deadline_a_batch_that_cannot_commit_is_given_up() {
     );
     blocker.execute_batch("ROLLBACK").expect("release");
     assert!(linkedids(&path).is_empty());
+}
+
+/// Makes the database refuse every call whose linkedid starts with `refuse` (an admin's
+/// trigger, say): a failure that waiting does not cure. It strikes at the agents rung, after
+/// the call's own row went in, so whatever the call wrote before must be rolled back.
+fn refuse_some(path: &Path) {
+    conn(path)
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON agent_attempts \
+             WHEN (SELECT linkedid FROM calls WHERE id = NEW.call_id) LIKE 'refuse%' \
+             BEGIN SELECT RAISE(ABORT, 'refused by a local rule'); END;",
+        )
+        .expect("trigger");
+}
+
+#[test]
+fn a_call_the_database_refuses_is_left_out_alone_and_counted() {
+    let (_dir, path) = temp_db();
+    // Lingering, so calls sent together are committed as one batch.
+    let store = Store::open(StoreSettings {
+        batch_linger: Duration::from_millis(500),
+        batch_max_delay: Duration::from_secs(2),
+        ..settings(&path)
+    })
+    .expect("open");
+    store.flush().expect("flush");
+    refuse_some(&path);
+
+    // One call a commit: the refused one leaves nothing behind, the next one lands.
+    store.record(miss("refuse-1", 1, 0)).expect("record");
+    store.flush().expect("flush");
+    store.record(miss("a", 2, 1)).expect("record");
+    store.flush().expect("flush");
+    let lone = store.stats();
+    assert_eq!((lone.calls_written, lone.rejected), (1, 1));
+    assert_eq!(linkedids(&path), ["a"]);
+
+    // Three calls in one batch: the refused one is rolled back alone.
+    for (linkedid, n) in [("b", 3), ("refuse-2", 4), ("c", 5)] {
+        store.record(miss(linkedid, n, 2 + n)).expect("record");
+    }
+    store.flush().expect("flush");
+    let batch = store.stats();
+    assert_eq!(batch.batches, lone.batches + 1, "the three were one batch");
+    assert_eq!((batch.calls_written, batch.rejected), (3, 2));
+    store.close().expect("close");
+    assert_eq!(linkedids(&path), ["a", "b", "c"]);
+    let c = conn(&path);
+    assert_eq!(count(&c, "missed_calls"), 3);
+    assert_eq!(
+        scalar::<i64>(
+            &c,
+            "SELECT count(*) FROM callback_tasks WHERE number LIKE '%79031110001'"
+        ),
+        0,
+        "no task for the refused caller"
+    );
 }

@@ -399,35 +399,61 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::sql("BEGIN IMMEDIATE"))?;
         let mut out = BatchOutcome::default();
-        for call in calls {
-            let mut logs = Vec::new();
-            let sp = tx.savepoint().map_err(StoreError::sql("SAVEPOINT"))?;
-            match apply_call(
-                &sp,
-                &self.settings.rules,
-                self.settings.notify.as_deref(),
-                call,
-                &mut logs,
-            ) {
-                Ok(applied) => {
-                    sp.commit().map_err(StoreError::sql("RELEASE"))?;
-                    match applied {
-                        Applied::New => out.written += 1,
-                        Applied::Duplicate => out.duplicates += 1,
-                    }
-                    out.logs.append(&mut logs);
-                }
-                Err(err) if is_transient(&err) => return Err(err),
-                Err(err) => {
-                    // Dropping the savepoint rolls this call back; the rest of the batch stays.
-                    drop(sp);
-                    out.rejected += 1;
-                    tracing::error!(linkedid = %call.linkedid, err = %err, "call refused by the database, not stored");
-                }
+        if let [call] = calls {
+            // A lone call (a live PBX's usual batch) needs no savepoint: refusing it is
+            // rolling the transaction back. The savepoint and its statement journal cost
+            // about a tenth of such a commit.
+            if out.apply(&tx, &self.settings, call)? {
+                tx.commit().map_err(StoreError::sql("COMMIT"))?;
             }
+            return Ok(out);
+        }
+        for call in calls {
+            let sp = tx.savepoint().map_err(StoreError::sql("SAVEPOINT"))?;
+            if out.apply(&sp, &self.settings, call)? {
+                sp.commit().map_err(StoreError::sql("RELEASE"))?;
+            }
+            // Otherwise dropping the savepoint rolls this call back; the rest of the batch
+            // stays.
         }
         tx.commit().map_err(StoreError::sql("COMMIT"))?;
         Ok(out)
+    }
+}
+
+impl BatchOutcome {
+    /// Stores `call` through `conn` and counts how it went. `Ok(true)`: keep what it wrote;
+    /// `Ok(false)`: the database refused it (logged), roll it back alone; `Err`: a transient
+    /// failure, retry the batch.
+    fn apply(
+        &mut self,
+        conn: &Connection,
+        settings: &StoreSettings,
+        call: &FinishedCall,
+    ) -> Result<bool, StoreError> {
+        let mut logs = Vec::new();
+        match apply_call(
+            conn,
+            &settings.rules,
+            settings.notify.as_deref(),
+            call,
+            &mut logs,
+        ) {
+            Ok(applied) => {
+                match applied {
+                    Applied::New => self.written += 1,
+                    Applied::Duplicate => self.duplicates += 1,
+                }
+                self.logs.append(&mut logs);
+                Ok(true)
+            }
+            Err(err) if is_transient(&err) => Err(err),
+            Err(err) => {
+                self.rejected += 1;
+                tracing::error!(linkedid = %call.linkedid, err = %err, "call refused by the database, not stored");
+                Ok(false)
+            }
+        }
     }
 }
 
