@@ -1,7 +1,9 @@
 //! The daemon as its own process under load (prints numbers, asserts nothing):
 //! 1. CPU at a live feed of RATE events/s, each event written on its own as Asterisk does:
 //!    user+sys time of the daemon process (`/proc/PID/stat`) over MEASURE after a WARMUP,
-//!    then over IDLE with the feed finished (still connected, pings only).
+//!    split by thread, then over IDLE with the feed finished (still connected, pings only);
+//!    then the floor under it: the same feed read by a thread of this bench exactly as the
+//!    daemon's reader reads it, bytes dropped, and once more also parsing them.
 //! 2. Bursts of 100,000 and 1,000,000 events written as fast as the socket takes them, each
 //!    into a fresh daemon: peak RSS (`VmHWM`), RSS once drained and a few seconds later, the
 //!    drain rate (events / time from the first byte written to the last missed call visible)
@@ -11,17 +13,20 @@
 //! same 1M-event stream as the tracker bench), served by the stand-in PBX (`ami::standin`) with the capture's own timestamps. A `memchr` scan of the 1M burst's bytes is timed
 //! in the same run for scale.
 //!
-//! Run: `cargo bench --bench daemon_load` (about 2.5 minutes). `DAEMON_LOAD_SECS` shortens
-//! the CPU measurement (default 60); `DAEMON_LOAD_PARTS=live` or `=burst` runs only that part.
+//! Run: `cargo bench --bench daemon_load` (about 6 minutes). `DAEMON_LOAD_SECS` shortens
+//! the CPU measurement (default 60); `DAEMON_LOAD_PARTS=live` or `=burst` runs only that part;
+//! `DAEMON_LOAD_BIN` measures another build of `missedcalld`.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use missedcalld::ami::client::{DEFAULT_READ_PAUSE, PAUSE_BELOW_BYTES};
 use missedcalld::ami::standin::{self, Pacing, ServedEvent};
 use rusqlite::{Connection, OpenFlags};
 
@@ -53,7 +58,16 @@ fn main() -> anyhow::Result<()> {
         .map_or(Duration::from_secs(60), Duration::from_secs);
     let parts = std::env::var("DAEMON_LOAD_PARTS").unwrap_or_default();
     if parts.is_empty() || parts.contains("live") {
-        live_cpu(&events, measure)?;
+        let daemon = live_cpu(&events, measure)?;
+        let read = read_floor(&events, measure, false)?;
+        let framed = read_floor(&events, measure, true)?;
+        println!(
+            "floor at the same feed, a thread that only reads it like the daemon's reader: \
+             {:.2}% of one core; reads and frames + parses it: {:.2}%; daemon / read floor: {:.1}",
+            read * 100.0,
+            framed * 100.0,
+            daemon / read
+        );
     }
     if parts.is_empty() || parts.contains("burst") {
         for n in [100_000, 1_000_000] {
@@ -86,7 +100,7 @@ impl Daemon {
                 db.display().to_string()
             ),
         )?;
-        let child = Command::new(env!("CARGO_BIN_EXE_missedcalld"))
+        let child = Command::new(daemon_binary())
             .args(["run", "--config"])
             .arg(&config)
             .env("RUST_LOG", "warn")
@@ -102,12 +116,29 @@ impl Daemon {
 
     /// User + system CPU time of the process so far.
     fn cpu(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').unwrap_or(0) + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
-        Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+        cpu_of_stat(&std::fs::read_to_string(format!(
+            "/proc/{}/stat",
+            self.child.id()
+        ))?)
+    }
+
+    /// Time on the CPU of each thread so far, by thread name, to the nanosecond
+    /// (`/proc/PID/task/*/schedstat`; `stat` counts in 10 ms ticks).
+    fn cpu_by_thread(&self) -> anyhow::Result<BTreeMap<String, Duration>> {
+        let mut by_name = BTreeMap::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id()))? {
+            let dir = task?.path();
+            // A thread that ended meanwhile is left out.
+            let (Ok(name), Ok(sched)) = (
+                std::fs::read_to_string(dir.join("comm")),
+                std::fs::read_to_string(dir.join("schedstat")),
+            ) else {
+                continue;
+            };
+            let ns: u64 = sched.split_whitespace().next().unwrap_or("0").parse()?;
+            *by_name.entry(name.trim_end().to_string()).or_default() += Duration::from_nanos(ns);
+        }
+        Ok(by_name)
     }
 
     /// A `kB` line of `/proc/PID/status` (`VmHWM`, `VmRSS`) in MiB.
@@ -149,6 +180,24 @@ impl Daemon {
     }
 }
 
+/// The daemon under test: this checkout's, or `DAEMON_LOAD_BIN` (to compare two builds in
+/// one sitting, alternating).
+fn daemon_binary() -> PathBuf {
+    std::env::var_os("DAEMON_LOAD_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_missedcalld")),
+        PathBuf::from,
+    )
+}
+
+/// User + system time of a `/proc/.../stat` line.
+fn cpu_of_stat(stat: &str) -> anyhow::Result<Duration> {
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap_or(0) + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+}
+
 /// `sysconf(_SC_CLK_TCK)`, which is 100 on Linux.
 fn clock_ticks() -> f64 {
     Command::new("getconf")
@@ -160,15 +209,30 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn live_cpu(events: &[ServedEvent], measure: Duration) -> anyhow::Result<()> {
+/// The live feed for a measurement of `measure` after the warm-up.
+fn live_feed(events: &[ServedEvent], measure: Duration) -> Vec<ServedEvent> {
     let total = (RATE * (WARMUP + measure).as_secs_f64()) as usize + 1_000;
-    let feed = events[..total.min(events.len())].to_vec();
-    let d = Daemon::start(feed, Pacing::PerSecond(RATE))?;
+    events[..total.min(events.len())].to_vec()
+}
+
+/// Prints the daemon's CPU at the live feed and idle; returns the live share of one core.
+fn live_cpu(events: &[ServedEvent], measure: Duration) -> anyhow::Result<f64> {
+    let d = Daemon::start(live_feed(events, measure), Pacing::PerSecond(RATE))?;
     std::thread::sleep(WARMUP);
-    let (c0, t0) = (d.cpu()?, Instant::now());
+    let (c0, threads0, t0) = (d.cpu()?, d.cpu_by_thread()?, Instant::now());
     std::thread::sleep(measure);
-    let (c1, t1) = (d.cpu()?, Instant::now());
+    let (c1, threads1, t1) = (d.cpu()?, d.cpu_by_thread()?, Instant::now());
     let busy = (c1 - c0).as_secs_f64() / (t1 - t0).as_secs_f64();
+    let by_thread: Vec<String> = threads1
+        .iter()
+        .map(|(name, c)| {
+            let before = threads0.get(name).copied().unwrap_or_default();
+            let share = c.saturating_sub(before).as_secs_f64() / (t1 - t0).as_secs_f64();
+            (name, share)
+        })
+        .filter(|(_, share)| *share >= 0.000_05)
+        .map(|(name, share)| format!("{name} {:.3}%", share * 100.0))
+        .collect();
     let mut conn = None;
     let calls = d.calls(&mut conn);
     // Let the feed end, then measure the idle daemon.
@@ -184,12 +248,74 @@ fn live_cpu(events: &[ServedEvent], measure: Duration) -> anyhow::Result<()> {
         (t1 - t0).as_secs_f64(),
         busy * 1e6 / RATE
     );
+    println!("  by thread: {}", by_thread.join(", "));
     println!(
         "idle (connected, no events): {:.3}% of one core over {:.0} s",
         idle * 100.0,
         (t3 - t2).as_secs_f64()
     );
-    d.stop()
+    d.stop()?;
+    Ok(busy)
+}
+
+/// What the reading alone costs on this machine, the floor under the daemon's CPU: a thread
+/// reads the same live feed as the daemon's reader does (a [`DEFAULT_READ_PAUSE`] sleep after
+/// each read under [`PAUSE_BELOW_BYTES`], 128 KiB reads) and drops the bytes, or with
+/// `frame` also cuts them into parsed messages with the daemon's codec. Returns its time on
+/// the CPU as a share of one core over `measure`.
+fn read_floor(events: &[ServedEvent], measure: Duration, frame: bool) -> anyhow::Result<f64> {
+    use std::io::{Read, Write};
+    use tokio_util::codec::Decoder;
+    let port = standin::serve_on_thread(
+        Arc::new(live_feed(events, measure)),
+        Pacing::PerSecond(RATE),
+        None,
+    )?;
+    let reader = std::thread::spawn(move || -> anyhow::Result<f64> {
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        // The stand-in starts the feed after the first channel list.
+        socket.write_all(b"Action: CoreShowChannels\r\nActionID: 1\r\n\r\n")?;
+        let mut codec = missedcalld::ami::AmiCodec::new();
+        let mut buf = bytes::BytesMut::new();
+        let mut chunk = vec![0u8; 128 * 1024];
+        let started = Instant::now();
+        let mut first: Option<(Duration, Instant)> = None;
+        loop {
+            let n = socket.read(&mut chunk)?;
+            if n == 0 {
+                anyhow::bail!("the feed ended before the measurement did");
+            }
+            if frame {
+                buf.extend_from_slice(&chunk[..n]);
+                while let Some(msg) = codec.decode(&mut buf)? {
+                    std::hint::black_box(msg);
+                }
+            }
+            match first {
+                None if started.elapsed() >= WARMUP => {
+                    first = Some((thread_cpu()?, Instant::now()))
+                }
+                Some((c0, t0)) if t0.elapsed() >= measure => {
+                    return Ok((thread_cpu()? - c0).as_secs_f64() / t0.elapsed().as_secs_f64());
+                }
+                _ => {}
+            }
+            if n < PAUSE_BELOW_BYTES {
+                std::thread::sleep(DEFAULT_READ_PAUSE);
+            }
+        }
+    });
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the floor reader panicked"))?
+}
+
+/// Time on the CPU of the calling thread, to the nanosecond.
+fn thread_cpu() -> anyhow::Result<Duration> {
+    let sched = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    Ok(Duration::from_nanos(
+        sched.split_whitespace().next().unwrap_or("0").parse()?,
+    ))
 }
 
 /// Calls a tracker finishes from `events` alone (what the daemon commits once drained).
