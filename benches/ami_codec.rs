@@ -8,8 +8,9 @@
 //!
 //! Run: `cargo bench --bench ami_codec` (the stream is generated once under `target/`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,13 +18,15 @@ use missedcalld::ami::codec::{AmiCodec, Frame};
 use missedcalld::ami::parser::parse_message;
 use tokio_util::codec::Decoder;
 
-const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
+use common::CAPTURE;
+
 const COPIES: usize = 139;
 const ROUNDS: usize = 3;
 
-fn main() {
+fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (data, path) = amplified(root);
+    let path = common::amplified(root, COPIES, "mix-1m.ami")?;
+    let data = std::fs::read(&path)?;
     let mb = data.len() as f64 / 1e6;
     let events = data
         .split(|&b| b == b'\n')
@@ -51,7 +54,7 @@ fn main() {
     report("parser alone (pre-split frames)", n, mb, t_parse);
 
     // The same work on one capture's frames, parsed COPIES times (cache-warm).
-    let one = std::fs::read(root.join(CAPTURE)).expect("capture readable");
+    let one = std::fs::read(root.join(CAPTURE))?;
     let small = split_frames(&one);
     let (t_warm, n) = best(|| {
         let mut n = 0;
@@ -86,43 +89,7 @@ fn main() {
         gbs(t_parse) / gbs(t_memmem),
         t_naive.as_secs_f64() / t_reads.as_secs_f64(),
     );
-}
-
-/// Builds (once) the amplified stream under target/ with the shared amplify tool; without
-/// the tool, repeats the capture as is (same bytes per event, ids not shifted).
-fn amplified(root: &Path) -> (Vec<u8>, PathBuf) {
-    let out = root.join("target/bench-data/mix-1m.ami");
-    if !out.exists() {
-        let dir = out.parent().expect("has a parent");
-        std::fs::create_dir_all(dir).expect("create target/bench-data");
-        let tmp = dir.join(format!("ami-codec-{}.tmp", std::process::id()));
-        let tool = [
-            root.join("../shared/tools/amplify-capture.py"),
-            PathBuf::from("/work/shared/tools/amplify-capture.py"),
-        ]
-        .into_iter()
-        .find(|p| p.exists());
-        let made = tool.is_some_and(|tool| {
-            Command::new("python3")
-                .arg(&tool)
-                .arg(root.join(CAPTURE))
-                .arg(COPIES.to_string())
-                .arg(&tmp)
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        if !made {
-            eprintln!("amplify-capture.py unavailable: repeating the capture verbatim");
-            let capture = std::fs::read(root.join(CAPTURE)).expect("capture readable");
-            let mut data = Vec::with_capacity(capture.len() * COPIES);
-            for _ in 0..COPIES {
-                data.extend_from_slice(&capture);
-            }
-            std::fs::write(&tmp, data).expect("write stream");
-        }
-        std::fs::rename(&tmp, &out).expect("publish stream");
-    }
-    (std::fs::read(&out).expect("stream readable"), out)
+    Ok(())
 }
 
 /// Best wall time of a few rounds, and the last result.

@@ -8,11 +8,14 @@ pub const CAPTURE: &str = "ami-fixtures/lab1/13-concurrent-mix.ami";
 
 /// Builds (once) `target/bench-data/NAME`: [`CAPTURE`] repeated `copies` times with shifted
 /// times and ids by the shared amplify tool (`../shared/tools` beside the checkout, or one
-/// level further up).
+/// level further up). The tool writes a temporary file that is renamed when complete, so an
+/// interrupted run never leaves a short stream for the next one to trust.
 pub fn amplified(root: &Path, copies: usize, name: &str) -> anyhow::Result<PathBuf> {
     let out = root.join("target/bench-data").join(name);
     if !out.exists() {
-        std::fs::create_dir_all(out.parent().unwrap_or(root))?;
+        let dir = out.parent().unwrap_or(root);
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
         let tool = ["../shared", "../../shared"]
             .iter()
             .map(|dir| root.join(dir).join("tools/amplify-capture.py"))
@@ -24,9 +27,10 @@ pub fn amplified(root: &Path, copies: usize, name: &str) -> anyhow::Result<PathB
             .arg(tool)
             .arg(root.join(CAPTURE))
             .arg(copies.to_string())
-            .arg(&out)
+            .arg(&tmp)
             .status()?;
         anyhow::ensure!(status.success(), "amplify-capture.py failed");
+        std::fs::rename(&tmp, &out)?;
     }
     Ok(out)
 }
