@@ -135,8 +135,7 @@ impl Daemon {
             ) else {
                 continue;
             };
-            let ns: u64 = sched.split_whitespace().next().unwrap_or("0").parse()?;
-            *by_name.entry(name.trim_end().to_string()).or_default() += Duration::from_nanos(ns);
+            *by_name.entry(name.trim_end().to_string()).or_default() += on_cpu(&sched)?;
         }
         Ok(by_name)
     }
@@ -312,10 +311,13 @@ fn read_floor(events: &[ServedEvent], measure: Duration, frame: bool) -> anyhow:
 
 /// Time on the CPU of the calling thread, to the nanosecond.
 fn thread_cpu() -> anyhow::Result<Duration> {
-    let sched = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    Ok(Duration::from_nanos(
-        sched.split_whitespace().next().unwrap_or("0").parse()?,
-    ))
+    on_cpu(&std::fs::read_to_string("/proc/thread-self/schedstat")?)
+}
+
+/// Time on the CPU of a `/proc/.../schedstat` line (its first field, in nanoseconds).
+fn on_cpu(schedstat: &str) -> anyhow::Result<Duration> {
+    let ns = schedstat.split_whitespace().next().unwrap_or("0").parse()?;
+    Ok(Duration::from_nanos(ns))
 }
 
 /// Calls a tracker finishes from `events` alone (what the daemon commits once drained).
